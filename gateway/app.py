@@ -1,0 +1,189 @@
+"""Assemble and run the gateway: settings -> TLS, store, upstream, policies -> listeners.
+
+App-wide objects live on the aiohttp application under typed keys and are created and
+closed in pairs (cleanup contexts), so a test can start and stop a whole gateway in-process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gateway.eidas.devpki import ensure_dev_pki
+from gateway.log import get_logger
+from gateway.metrics import Metrics
+from gateway.ops import metrics_app
+from gateway.pipeline import Pipeline
+from gateway.policyset import PolicySet, load_policy_set
+from gateway.settings import BUILTIN_SANDBOX, Settings, TlsSettings
+from gateway.store import open_store
+from gateway.store.base import Store
+from gateway.tls import server_context
+from gateway.upstream import HttpUpstream, HttpUpstreamConfig, Upstream
+
+if TYPE_CHECKING:
+    from gateway.sandbox import SandboxServer
+
+PIPELINE = web.AppKey("pipeline", Pipeline)
+STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
+UPSTREAM = web.AppKey("upstream", Upstream)  # type: ignore[type-abstract]
+METRICS = web.AppKey("metrics", Metrics)
+
+
+def build_app(
+    settings: Settings,
+    policy_set: PolicySet,
+    *,
+    upstream: Upstream,
+    store: Store,
+    metrics: Metrics,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """The TPP-facing application: every request goes to ``Pipeline.handle``."""
+    pipeline = Pipeline(
+        router=policy_set.router,
+        upstream=upstream,
+        store=store,
+        metrics=metrics,
+        log=get_logger(),
+        clock=clock,
+    )
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[PIPELINE] = pipeline
+    app[STORE] = store
+    app[UPSTREAM] = upstream
+    app[METRICS] = metrics
+    app.router.add_route("*", "/{tail:.*}", pipeline.handle)
+    app.cleanup_ctx.append(_close_on_cleanup)
+    return app
+
+
+async def _close_on_cleanup(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[UPSTREAM].close()
+    await app[STORE].close()
+
+
+@dataclass
+class RunningGateway:
+    """A started gateway (and its built-in sandbox core when configured)."""
+
+    settings: Settings
+    port: int
+    metrics_port: int | None
+    runners: list[web.BaseRunner[Any]]
+    sandbox: SandboxServer | None
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.settings.listen.host}:{self.port}"
+
+    async def close(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        if self.sandbox is not None:
+            await self.sandbox.close()
+
+
+async def start_gateway(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    upstream: Upstream | None = None,
+) -> RunningGateway:
+    """Start the listeners described by ``settings`` (port 0 picks a free port)."""
+    log = get_logger()
+    settings = _with_dev_pki(settings, log)
+    policy_set = load_policy_set(settings.policies, max_body_bytes=settings.max_body_bytes)
+    ssl_context = server_context(
+        settings.tls.cert,  # type: ignore[arg-type]
+        settings.tls.key,  # type: ignore[arg-type]
+        settings.tls.client_ca,
+        require_client_cert=settings.tls.require_client_cert,
+    )
+    sandbox = None
+    if upstream is None:
+        base_url = settings.upstream.url
+        if base_url == BUILTIN_SANDBOX:
+            from gateway.sandbox import start_sandbox  # only the dev default and tests need it
+
+            sandbox = await start_sandbox(clock=clock)
+            base_url = sandbox.url
+            log.warning("sandbox_core_started", url=base_url, note="built-in sandbox bank core, not a real bank")
+        upstream = HttpUpstream(_upstream_config(settings, base_url))
+    store = open_store(
+        settings.store.url,
+        budget_ms=settings.store.budget_ms,
+        connect_timeout_ms=settings.store.connect_timeout_ms,
+    )
+    metrics = Metrics()
+    metrics.info.labels(str(settings.policies)).set(1)
+    app = build_app(settings, policy_set, upstream=upstream, store=store, metrics=metrics, clock=clock)
+    runners: list[web.BaseRunner[Any]] = []
+    port = await _serve(app, runners, settings.listen.host, settings.listen.port, ssl_context, settings)
+    metrics_port = None
+    if settings.metrics.enabled:
+        ops = metrics_app(metrics, store)
+        metrics_port = await _serve(ops, runners, settings.metrics.host, settings.metrics.port, None, settings)
+    log.info(
+        "gateway_started",
+        url=f"https://{settings.listen.host}:{port}",
+        metrics_port=metrics_port,
+        policies=str(settings.policies),
+        routes=len(policy_set.router.routes),
+        store=settings.store.url.split("@")[-1],
+        settings=settings.source,
+    )
+    return RunningGateway(settings, port, metrics_port, runners, sandbox)
+
+
+async def _serve(
+    app: web.Application,
+    runners: list[web.BaseRunner[Any]],
+    host: str,
+    port: int,
+    ssl_context: Any,
+    settings: Settings,
+) -> int:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    runners.append(runner)
+    site = web.TCPSite(
+        runner, host, port, ssl_context=ssl_context, backlog=settings.listen.backlog
+    )
+    await site.start()
+    server = site._server
+    assert server is not None
+    return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+
+def _with_dev_pki(settings: Settings, log: Any) -> Settings:
+    """No TLS material configured: use (and create on first run) the dev PKI."""
+    tls = settings.tls
+    if tls.cert is not None and tls.key is not None:
+        return settings
+    pki = ensure_dev_pki(settings.dev_pki)
+    log.warning("dev_pki_in_use", directory=str(settings.dev_pki), note="test certificates, not for production")
+    dev_tls = TlsSettings(
+        cert=pki.server_cert,
+        key=pki.server_key,
+        client_ca=tls.client_ca or pki.trust_bundle,
+        require_client_cert=tls.require_client_cert,
+        handshake_timeout_s=tls.handshake_timeout_s,
+    )
+    return replace(settings, tls=dev_tls)
+
+
+def _upstream_config(settings: Settings, base_url: str) -> HttpUpstreamConfig:
+    up = settings.upstream
+    return HttpUpstreamConfig(
+        base_url=base_url,
+        connect_timeout_s=up.connect_timeout_s,
+        total_timeout_s=up.total_timeout_s,
+        max_connections=up.max_connections,
+        max_response_bytes=up.max_response_bytes,
+    )

@@ -1,0 +1,122 @@
+"""``psd2-gateway``: run the gateway, issue test certificates, check policies, run the sandbox core."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.eidas.cli import add_certs_parser, run_certs
+from gateway.errors import GatewayError
+from gateway.log import configure_logging, get_logger
+from gateway.policyset import load_policy_set
+from gateway.settings import load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except GatewayError as e:
+        print(f"psd2-gateway: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="psd2-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the gateway (embedded dev default when nothing is configured)")
+    run.add_argument("--config", type=Path, default=_env_path("PSD2GW_CONFIG"), help="settings YAML file")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check-config", help="validate settings and the policy set, then exit")
+    check.add_argument("--config", type=Path, default=_env_path("PSD2GW_CONFIG"))
+    check.set_defaults(handler=_check_config)
+
+    policies = commands.add_parser("policies", help="policy set tools")
+    policy_commands = policies.add_subparsers(dest="policies_command", required=True)
+    policies_check = policy_commands.add_parser("check", help="validate a policy set directory")
+    policies_check.add_argument("directory", type=Path)
+    policies_check.set_defaults(handler=_policies_check)
+
+    sandbox = commands.add_parser("sandbox-core", help="run the built-in sandbox bank core (plain HTTP)")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.set_defaults(handler=_sandbox_core)
+
+    add_certs_parser(commands)
+    commands.choices["certs"].set_defaults(handler=run_certs)
+    return parser
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    configure_logging(settings.log_level)
+    _install_uvloop()
+    asyncio.run(_serve_until_signalled(settings))
+    return 0
+
+
+async def _serve_until_signalled(settings: object) -> None:
+    from gateway.app import start_gateway  # imported late: keeps `certs` and `policies` light
+    from gateway.settings import Settings
+
+    assert isinstance(settings, Settings)
+    gateway = await start_gateway(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"psd2-gateway listening on {gateway.url} (metrics on port {gateway.metrics_port})", flush=True)
+    await stop.wait()
+    get_logger().info("gateway_stopping")
+    await gateway.close()
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    policy_set = load_policy_set(settings.policies, max_body_bytes=settings.max_body_bytes)
+    print(f"ok: settings from {settings.source}; {len(policy_set.router.routes)} routes from {settings.policies}")
+    return 0
+
+
+def _policies_check(args: argparse.Namespace) -> int:
+    policy_set = load_policy_set(args.directory, max_body_bytes=1024 * 1024)
+    for route in policy_set.router.routes:
+        names = ", ".join(bound.name + (" (shadow)" if bound.mode == "shadow" else "") for bound in route.policies)
+        print(f"{route.name}: {' '.join(sorted(route.methods))} {route.path_template} -> {names or 'no policies'}")
+    print(f"ok: {len(policy_set.router.routes)} routes in {len(policy_set.files)} files")
+    return 0
+
+
+def _sandbox_core(args: argparse.Namespace) -> int:
+    from gateway.sandbox import run_sandbox
+
+    configure_logging("info")
+    run_sandbox(args.host, args.port)
+    return 0
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

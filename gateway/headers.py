@@ -1,0 +1,75 @@
+"""Header hygiene at the trust boundary, both ways.
+
+Hop-by-hop and framing headers never cross the gateway (RFC 9110 7.6.1, RFC 9112 6.1):
+the client library frames every body itself, so a smuggled ``Transfer-Encoding`` or a
+second ``Content-Length`` cannot reach the core. Headers the gateway owns (its identity
+headers, ``X-Forwarded-*``) are removed from the TPP's request in any case or ``_``/``-``
+spelling and set only from what the gateway verified itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from multidict import CIMultiDict
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "content-length",
+        "expect",
+        "http2-settings",
+    }
+)
+# The TPP must not choose where the request goes or what the core believes about the caller.
+GATEWAY_OWNED_PREFIXES = ("x-psd2gw-", "x-forwarded-", "forwarded")
+NOT_FORWARDED = frozenset({"host", "forwarded", "x-real-ip"})
+
+
+def canonical(name: str) -> str:
+    """``X_Forwarded_For`` and ``x-forwarded-for`` are one header to some servers: compare them as one."""
+    return name.lower().replace("_", "-")
+
+
+def is_gateway_owned(name: str) -> bool:
+    return canonical(name).startswith(GATEWAY_OWNED_PREFIXES)
+
+
+def connection_named(values: Iterable[str]) -> set[str]:
+    """Headers named by ``Connection`` are hop-by-hop too."""
+    return {canonical(token.strip()) for value in values for token in value.split(",") if token.strip()}
+
+
+def request_headers_for_core(incoming: Iterable[tuple[str, str]], *, peer_ip: str) -> CIMultiDict[str]:
+    """The TPP's headers as the core may see them, plus the gateway's own forwarding headers."""
+    items = list(incoming)
+    dropped = HOP_BY_HOP | connection_named(v for k, v in items if canonical(k) == "connection")
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in items:
+        lowered = canonical(name)
+        if lowered in dropped or lowered in NOT_FORWARDED or is_gateway_owned(name):
+            continue
+        out.add(name, value)
+    out["X-Forwarded-For"] = peer_ip
+    out["X-Forwarded-Proto"] = "https"
+    return out
+
+
+def response_headers_for_tpp(incoming: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
+    """The core's headers as the TPP may see them (framing is the gateway's own)."""
+    items = list(incoming)
+    dropped = HOP_BY_HOP | connection_named(v for k, v in items if canonical(k) == "connection")
+    dropped |= {"content-encoding", "server", "date"}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in items:
+        if canonical(name) not in dropped:
+            out.add(name, value)
+    return out

@@ -1,0 +1,207 @@
+"""THE request path. ``Pipeline.handle`` reads top to bottom:
+
+identify the TPP -> check the target and find the route -> read the body once -> run the
+route's policies in order -> decide their store operations in one round trip -> forward
+to the core -> answer the TPP -> record metrics and one log event.
+
+A ``Reject`` raised anywhere leaves through the same exit as a forwarded response.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway import render
+from gateway.errors import Code, Reject
+from gateway.exchange import Exchange
+from gateway.headers import request_headers_for_core, response_headers_for_tpp
+from gateway.identity import IdentityCache, peer_certificate
+from gateway.metrics import Metrics
+from gateway.routes import Router
+from gateway.store.base import Store, StoreUnavailable
+from gateway.target import Target, parse_target
+from gateway.upstream import Upstream, UpstreamRequest, UpstreamResponse
+
+_BODY_CHUNK = 64 * 1024
+_NO_TARGET = Target("", "")
+_UPSTREAM_CODES = (Code.BAD_GATEWAY, Code.GATEWAY_TIMEOUT)
+
+
+@dataclass(slots=True)
+class Result:
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes
+    outcome: str
+    reject: Reject | None = None
+    upstream_seconds: float = 0.0
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        router: Router,
+        upstream: Upstream,
+        store: Store,
+        metrics: Metrics,
+        log: Any,
+        identities: IdentityCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.router = router
+        self.upstream = upstream
+        self.store = store
+        self.metrics = metrics
+        self.log = log
+        self.identities = identities or IdentityCache()
+        self.clock = clock
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        ex = Exchange(
+            method=request.method,
+            target=_NO_TARGET,
+            headers=request.headers,
+            peer_ip=_peer_ip(request),
+            started=time.perf_counter(),
+            now_ms=int(self.clock() * 1000),
+        )
+        try:
+            der = peer_certificate(request.transport.get_extra_info("ssl_object") if request.transport else None)
+            ex.identity = self.identities.identify(der, "tls")
+            ex.target = parse_target(request.raw_path)
+            ex.route = self.router.match(ex.method, _host(request), ex.target.path)
+            ex.body = await read_body(request, ex.route.max_body_bytes)
+            await self.run_policies(ex)
+            await self.decide_store(ex)
+            result = await self.forward(ex)
+        except Reject as reject:
+            result = self.rejected(ex, reject)
+        self.record(ex, result)
+        return web.Response(status=result.status, headers=result.headers, body=result.body)
+
+    async def run_policies(self, ex: Exchange) -> None:
+        assert ex.route is not None
+        for bound in ex.route.policies:
+            ex.current = bound
+            try:
+                await bound.policy.enforce(ex)
+            except Reject as reject:
+                reject.rule = reject.rule or bound.name
+                if bound.mode == "enforce":
+                    raise
+                ex.shadow_rejections.append(reject)
+        ex.current = None
+
+    async def decide_store(self, ex: Exchange) -> None:
+        """All store operations of the request in one call; the first enforced denial wins."""
+        if not ex.deferred:
+            return
+        try:
+            outcomes = await self.store.run([d.op for d in ex.deferred], ex.now_ms)
+        except StoreUnavailable as e:
+            closed = [d for d in ex.deferred if not d.fail_open and not d.shadow]
+            self.metrics.store_errors.labels("closed" if closed else "open").inc()
+            if closed:
+                raise Reject(
+                    Code.SERVICE_UNAVAILABLE,
+                    "The service is temporarily unavailable; retry later.",
+                    headers={"Retry-After": "1"},
+                    rule=closed[0].rule,
+                ) from e
+            return
+        for item, outcome in zip(ex.deferred, outcomes, strict=True):
+            item.outcome = outcome
+            if outcome.allowed or item.reject is None:
+                continue
+            if item.shadow:
+                ex.shadow_rejections.append(item.reject)
+            else:
+                raise item.reject
+
+    async def forward(self, ex: Exchange) -> Result:
+        headers = request_headers_for_core(ex.headers.items(), peer_ip=ex.peer_ip)
+        headers.update(ex.upstream_headers)
+        sent = time.perf_counter()
+        response = await self.upstream.send(UpstreamRequest(ex.method, ex.target.raw, headers, ex.body))
+        return self.answered(ex, response, time.perf_counter() - sent)
+
+    def answered(self, ex: Exchange, response: UpstreamResponse, seconds: float) -> Result:
+        headers = response_headers_for_tpp(response.headers.items())
+        headers.update(ex.response_headers)
+        return Result(response.status, headers, response.body, "forwarded", upstream_seconds=seconds)
+
+    def rejected(self, ex: Exchange, reject: Reject) -> Result:
+        outcome = "upstream_error" if reject.code in _UPSTREAM_CODES else "rejected"
+        headers = render.error_headers(reject, ex.response_headers)
+        return Result(reject.status, headers, render.error_body(reject), outcome, reject)
+
+    def record(self, ex: Exchange, result: Result) -> None:
+        route = ex.route.name if ex.route else "none"
+        service = ex.route.service if ex.route else "OTHER"
+        elapsed = time.perf_counter() - ex.started
+        self.metrics.requests.labels(route, service, ex.method, result.outcome, str(result.status)).inc()
+        self.metrics.gateway_seconds.labels(service).observe(max(elapsed - result.upstream_seconds, 0.0))
+        if result.outcome == "forwarded":
+            self.metrics.upstream_seconds.labels(service).observe(result.upstream_seconds)
+        for shadow in ex.shadow_rejections:
+            self.metrics.rejections.labels(shadow.rule, "shadow", shadow.code.value).inc()
+        if result.reject is not None:
+            self.metrics.rejections.labels(result.reject.rule or "gateway", "enforce", result.reject.code.value).inc()
+        self.log.info(
+            "request",
+            request_id=ex.request_id or None,
+            method=ex.method,
+            route=route,
+            service=service,
+            tpp=ex.identity.tpp.organization_id if ex.identity else None,
+            roles=sorted(r.name for r in ex.identity.tpp.roles) if ex.identity else None,
+            outcome=result.outcome,
+            status=result.status,
+            rule=result.reject.rule if result.reject else None,
+            code=result.reject.code.value if result.reject else None,
+            shadow=[f"{r.rule}:{r.code.value}" for r in ex.shadow_rejections] or None,
+            gateway_ms=round((elapsed - result.upstream_seconds) * 1000, 3),
+            upstream_ms=round(result.upstream_seconds * 1000, 3) if result.outcome == "forwarded" else None,
+        )
+
+
+async def read_body(request: web.BaseRequest, limit: int) -> bytes:
+    """The request body as received on the wire, read once and bounded.
+
+    Bodies are never decompressed: a digest or signature is computed over the wire bytes,
+    so an encoded body is refused rather than forwarded on an unverifiable basis.
+    """
+    if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        raise Reject(Code.FORMAT_ERROR, "Content-Encoding is not supported on requests.", status=415)
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise Reject(Code.FORMAT_ERROR, f"The request body exceeds {limit} bytes.", status=413)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(_BODY_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise Reject(Code.FORMAT_ERROR, f"The request body exceeds {limit} bytes.", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _peer_ip(request: web.BaseRequest) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return str(peer[0]) if peer else ""
+
+
+def _host(request: web.BaseRequest) -> str | None:
+    host = request.headers.get("Host")
+    if not host:
+        return None
+    if host.startswith("["):
+        return host.partition("]")[0][1:].lower()
+    return host.rpartition(":")[0].lower() if ":" in host else host.lower()

@@ -1,0 +1,121 @@
+"""Gateway settings: one YAML file, every key also settable from the environment (12-factor).
+
+``PSD2GW_<SECTION>__<KEY>`` overrides ``section.key`` (``PSD2GW_STORE__URL=redis://...``);
+values are read as YAML scalars, so ``PSD2GW_LISTEN__PORT=9443`` is a number.
+With no file at all the embedded default runs: dev PKI, in-memory store, built-in sandbox core.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gateway.config import LocatedDict, Where, build, doc, load_yaml
+
+ENV_PREFIX = "PSD2GW_"
+BUILTIN_SANDBOX = "builtin:sandbox"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    host: str = doc("Address the TPP-facing HTTPS listener binds to.", default="127.0.0.1")
+    port: int = doc("Port of the TPP-facing HTTPS listener.", default=8443, minimum=0, maximum=65535)
+    backlog: int = doc("Listen backlog.", default=1024, minimum=1)
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    cert: Path | None = doc("PEM certificate chain the gateway presents to TPPs.", default=None)
+    key: Path | None = doc("PEM private key of that certificate.", default=None)
+    client_ca: Path | None = doc(
+        "PEM bundle of QTSP CAs trusted for TPP client certificates (issuing CAs may be anchors).",
+        default=None,
+    )
+    require_client_cert: bool = doc("Reject handshakes without a client certificate.", default=True)
+    handshake_timeout_s: float = doc("Drop a TLS handshake that takes longer.", default=10.0, minimum=0.1)
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    url: str = doc(
+        f"Base URL of the bank core (http:// or https://), or {BUILTIN_SANDBOX!r} for the built-in sandbox.",
+        default=BUILTIN_SANDBOX,
+    )
+    connect_timeout_s: float = doc("Connect timeout to the core (502 when exceeded).", default=2.0, minimum=0.01)
+    total_timeout_s: float = doc("Whole-exchange timeout with the core (504).", default=20.0, minimum=0.01)
+    max_connections: int = doc("Keep-alive pool size towards the core.", default=256, minimum=1)
+    max_response_bytes: int = doc("Largest core response body accepted (502 above).", default=16 * MIB, minimum=1)
+
+    def __post_init__(self) -> None:
+        if self.url != BUILTIN_SANDBOX and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"upstream.url must start with http:// or https:// (or be {BUILTIN_SANDBOX})")
+        if self.total_timeout_s < self.connect_timeout_s:
+            raise ValueError("upstream.total-timeout-s must not be shorter than upstream.connect-timeout-s")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = doc("memory://, redis://, rediss://, unix:// or redis+cluster:// URL.", default="memory://")
+    budget_ms: int = doc("Overall time budget of one store call.", default=50, minimum=1, maximum=5000)
+    connect_timeout_ms: int = doc("TCP connect timeout towards Redis.", default=200, minimum=1)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    enabled: bool = doc("Serve /metrics, /healthz and /readyz on a separate plain-HTTP listener.", default=True)
+    host: str = doc("Address of the metrics listener (keep it off the TPP network).", default="127.0.0.1")
+    port: int = doc("Port of the metrics listener.", default=9464, minimum=0, maximum=65535)
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    policies: Path = doc("Directory of policy YAML files (routes and their policies).", default=Path("policies/berlin-group"))
+    dev_pki: Path = doc("Where the embedded default keeps its dev PKI.", default=Path("certs/dev"))
+    max_body_bytes: int = doc("Largest request body accepted (413 above).", default=MIB, minimum=0)
+    log_level: Literal["debug", "info", "warning", "error"] = doc("Log level.", default="info")
+    source: str = doc("Where these settings came from (set by the loader).", default="defaults")
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``path`` (or none) with environment overrides applied on top."""
+    environ = os.environ if environ is None else environ
+    raw: Any = load_yaml(path) if path is not None else LocatedDict()
+    if raw is None:
+        raw = LocatedDict()
+    source = str(path) if path is not None else "defaults"
+    if not isinstance(raw, dict):
+        raise Where(source).error("the settings file must be a mapping")
+    _apply_environment(raw, environ)
+    settings = build(Settings, raw, Where(source))
+    return replace(settings, source=source)
+
+
+def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        keys = [part.lower().replace("_", "-") for part in name[len(ENV_PREFIX) :].split("__")]
+        target = raw
+        for part in keys[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise Where("environment", name).error(f"{part!r} is not a section")
+        target[keys[-1]] = _env_value(name, text)
+
+
+def _env_value(name: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text else ""
+    except yaml.YAMLError as e:
+        raise Where("environment", name).error("not a valid YAML scalar") from e

@@ -1,0 +1,63 @@
+"""The TPP-facing TLS context: TLS 1.2/1.3, forward-secret AEAD suites, client certificates.
+
+QTSPs issue QWACs from intermediate ("issuing") CAs, and banks usually trust exactly those
+issuing CAs, so a non-self-signed CA in the bundle must be accepted as an anchor
+(``VERIFY_X509_PARTIAL_CHAIN``; Python 3.13 sets it by default, 3.11 does not). Strict
+verification (``VERIFY_X509_STRICT``) rejects malformed certificates OpenSSL would let pass.
+Session tickets are off: a resumed session would skip the certificate (and revocation) check.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from gateway.errors import GatewayError
+
+# ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only (TLS 1.2 names; 1.3 suites are all AEAD).
+TLS12_CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
+)
+
+
+def server_context(
+    cert: Path, key: Path, client_ca: Path | None, *, require_client_cert: bool = True
+) -> ssl.SSLContext:
+    """The listener's context; any unreadable file is a start-up error naming it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
+    ctx.options |= ssl.OP_NO_TICKET | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_SINGLE_ECDH_USE
+    _load(ctx.load_cert_chain, "tls.cert/tls.key", cert, key)
+    if client_ca is not None:
+        _load(ctx.load_verify_locations, "tls.client-ca", client_ca)
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
+        ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    elif require_client_cert:
+        raise GatewayError("tls.client-ca: a CA bundle is required when client certificates are required")
+    return ctx
+
+
+def client_context(ca: Path | None = None, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    """A context for calling a TLS server (the core, or the gateway in tests)."""
+    ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        _load(ctx.load_cert_chain, "client certificate", cert, key)
+    return ctx
+
+
+def _load(loader: object, what: str, *paths: Path | None) -> None:
+    try:
+        loader(*(str(p) for p in paths if p is not None))  # type: ignore[operator]
+    except (OSError, ssl.SSLError) as e:
+        names = ", ".join(str(p) for p in paths if p is not None)
+        raise GatewayError(f"{what}: cannot load {names}: {getattr(e, 'strerror', None) or e}") from e
