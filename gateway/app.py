@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.eidas.devpki import ensure_dev_pki
+from gateway.listener import serve
 from gateway.log import get_logger
 from gateway.metrics import Metrics
 from gateway.ops import metrics_app
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from gateway.sandbox import SandboxServer
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
-STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
-UPSTREAM = web.AppKey("upstream", Upstream)  # type: ignore[type-abstract]
+STORE = web.AppKey("store", Store)
+UPSTREAM = web.AppKey("upstream", Upstream)
 METRICS = web.AppKey("metrics", Metrics)
 
 
@@ -75,7 +76,7 @@ class RunningGateway:
     settings: Settings
     port: int
     metrics_port: int | None
-    runners: list[web.BaseRunner[Any]]
+    runners: list[web.BaseRunner]
     sandbox: SandboxServer | None
 
     @property
@@ -113,7 +114,9 @@ async def start_gateway(
 
             sandbox = await start_sandbox(clock=clock)
             base_url = sandbox.url
-            log.warning("sandbox_core_started", url=base_url, note="built-in sandbox bank core, not a real bank")
+            log.warning(
+                "sandbox_core_started", url=base_url, note="built-in sandbox bank core, not a real bank"
+            )
         upstream = HttpUpstream(_upstream_config(settings, base_url))
     store = open_store(
         settings.store.url,
@@ -123,12 +126,21 @@ async def start_gateway(
     metrics = Metrics()
     metrics.info.labels(str(settings.policies)).set(1)
     app = build_app(settings, policy_set, upstream=upstream, store=store, metrics=metrics, clock=clock)
-    runners: list[web.BaseRunner[Any]] = []
-    port = await _serve(app, runners, settings.listen.host, settings.listen.port, ssl_context, settings)
+    runner, port = await serve(
+        app,
+        settings.listen.host,
+        settings.listen.port,
+        ssl_context=ssl_context,
+        handshake_timeout_s=settings.tls.handshake_timeout_s,
+        backlog=settings.listen.backlog,
+    )
+    runners: list[web.BaseRunner] = [runner]
     metrics_port = None
     if settings.metrics.enabled:
-        ops = metrics_app(metrics, store)
-        metrics_port = await _serve(ops, runners, settings.metrics.host, settings.metrics.port, None, settings)
+        ops_runner, metrics_port = await serve(
+            metrics_app(metrics, store), settings.metrics.host, settings.metrics.port
+        )
+        runners.append(ops_runner)
     log.info(
         "gateway_started",
         url=f"https://{settings.listen.host}:{port}",
@@ -141,33 +153,15 @@ async def start_gateway(
     return RunningGateway(settings, port, metrics_port, runners, sandbox)
 
 
-async def _serve(
-    app: web.Application,
-    runners: list[web.BaseRunner[Any]],
-    host: str,
-    port: int,
-    ssl_context: Any,
-    settings: Settings,
-) -> int:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    runners.append(runner)
-    site = web.TCPSite(
-        runner, host, port, ssl_context=ssl_context, backlog=settings.listen.backlog
-    )
-    await site.start()
-    server = site._server
-    assert server is not None
-    return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
-
-
 def _with_dev_pki(settings: Settings, log: Any) -> Settings:
     """No TLS material configured: use (and create on first run) the dev PKI."""
     tls = settings.tls
     if tls.cert is not None and tls.key is not None:
         return settings
     pki = ensure_dev_pki(settings.dev_pki)
-    log.warning("dev_pki_in_use", directory=str(settings.dev_pki), note="test certificates, not for production")
+    log.warning(
+        "dev_pki_in_use", directory=str(settings.dev_pki), note="test certificates, not for production"
+    )
     dev_tls = TlsSettings(
         cert=pki.server_cert,
         key=pki.server_key,

@@ -89,15 +89,19 @@ async def _serve_until_signalled(settings: object) -> None:
 def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     policy_set = load_policy_set(settings.policies, max_body_bytes=settings.max_body_bytes)
-    print(f"ok: settings from {settings.source}; {len(policy_set.router.routes)} routes from {settings.policies}")
+    routes = len(policy_set.router.routes)
+    print(f"ok: settings from {settings.source}; {routes} routes from {settings.policies}")
     return 0
 
 
 def _policies_check(args: argparse.Namespace) -> int:
     policy_set = load_policy_set(args.directory, max_body_bytes=1024 * 1024)
     for route in policy_set.router.routes:
-        names = ", ".join(bound.name + (" (shadow)" if bound.mode == "shadow" else "") for bound in route.policies)
-        print(f"{route.name}: {' '.join(sorted(route.methods))} {route.path_template} -> {names or 'no policies'}")
+        names = ", ".join(
+            bound.name + (" (shadow)" if bound.mode == "shadow" else "") for bound in route.policies
+        )
+        methods = " ".join(sorted(route.methods))
+        print(f"{route.name}: {methods} {route.path_template} -> {names or 'no policies'}")
     print(f"ok: {len(policy_set.router.routes)} routes in {len(policy_set.files)} files")
     return 0
 

@@ -82,7 +82,7 @@ def load_yaml(path: Path) -> Any:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
     try:
-        return yaml.load(text, Loader=_LocatingLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_LocatingLoader)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from e
     except yaml.YAMLError as e:
@@ -101,6 +101,10 @@ class Where:
         sub = f"[{name}]" if isinstance(name, int) else (f".{name}" if self.path else name)
         return Where(self.file, self.path + sub, line or self.line)
 
+    def key(self, name: str, mapping: Any) -> Where:
+        """The place of ``name`` inside ``mapping`` (a LocatedDict when it came from YAML)."""
+        return self.child(name, getattr(mapping, "key_lines", {}).get(name, 0))
+
     def error(self, message: str) -> ConfigError:
         line = f":{self.line}" if self.line else ""
         path = f" {self.path}" if self.path else ""
@@ -108,8 +112,12 @@ class Where:
 
 
 def doc(
-    description: str, *, default: Any = dataclasses.MISSING, minimum: float | None = None,
-    maximum: float | None = None, factory: Any = dataclasses.MISSING,
+    description: str,
+    *,
+    default: Any = dataclasses.MISSING,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    factory: Any = dataclasses.MISSING,
 ) -> Any:
     """A model field with its description and optional range (shown in errors and docs)."""
     meta = {"doc": description, "min": minimum, "max": maximum}

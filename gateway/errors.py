@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Code(str, Enum):
+class Code(StrEnum):
     """Berlin Group NextGenPSD2 message codes with their default HTTP status (spec 1.3.11, 14.11)."""
 
     FORMAT_ERROR = "FORMAT_ERROR"

@@ -73,7 +73,9 @@ class Pipeline:
             now_ms=int(self.clock() * 1000),
         )
         try:
-            der = peer_certificate(request.transport.get_extra_info("ssl_object") if request.transport else None)
+            der = peer_certificate(
+                request.transport.get_extra_info("ssl_object") if request.transport else None
+            )
             ex.identity = self.identities.identify(der, "tls")
             ex.target = parse_target(request.raw_path)
             ex.route = self.router.match(ex.method, _host(request), ex.target.path)
@@ -153,7 +155,9 @@ class Pipeline:
         for shadow in ex.shadow_rejections:
             self.metrics.rejections.labels(shadow.rule, "shadow", shadow.code.value).inc()
         if result.reject is not None:
-            self.metrics.rejections.labels(result.reject.rule or "gateway", "enforce", result.reject.code.value).inc()
+            self.metrics.rejections.labels(
+                result.reject.rule or "gateway", "enforce", result.reject.code.value
+            ).inc()
         self.log.info(
             "request",
             request_id=ex.request_id or None,

@@ -97,10 +97,10 @@ def _compile_route(item: Any, where: Where, defaults: list[Bound], max_body_byte
     try:
         pattern = compile_template(spec.path)
     except ValueError as e:
-        raise where.child("path").error(str(e)) from e
+        raise where.key("path", item).error(str(e)) from e
     bad = [m for m in spec.methods if m not in METHODS]
     if bad:
-        raise where.child("methods").error(f"unknown method {bad[0]!r} (allowed: {', '.join(METHODS)})")
+        raise where.key("methods", item).error(f"unknown method {bad[0]!r} (allowed: {', '.join(METHODS)})")
     lines = getattr(item.get("policies"), "item_lines", [])
     own = [
         _bind(entry, where.child("policies").child(i, _at(lines, i))) for i, entry in enumerate(spec.policies)

@@ -71,5 +71,7 @@ class Router:
                 return route
             path_matched = True
         if path_matched:
-            raise Reject(Code.SERVICE_INVALID, f"Method {method} is not allowed on this resource.", status=405)
+            raise Reject(
+                Code.SERVICE_INVALID, f"Method {method} is not allowed on this resource.", status=405
+            )
         raise Reject(Code.RESOURCE_UNKNOWN, "No such resource.", status=404)

@@ -47,10 +47,14 @@ class UpstreamSettings:
         f"Base URL of the bank core (http:// or https://), or {BUILTIN_SANDBOX!r} for the built-in sandbox.",
         default=BUILTIN_SANDBOX,
     )
-    connect_timeout_s: float = doc("Connect timeout to the core (502 when exceeded).", default=2.0, minimum=0.01)
+    connect_timeout_s: float = doc(
+        "Connect timeout to the core (502 when exceeded).", default=2.0, minimum=0.01
+    )
     total_timeout_s: float = doc("Whole-exchange timeout with the core (504).", default=20.0, minimum=0.01)
     max_connections: int = doc("Keep-alive pool size towards the core.", default=256, minimum=1)
-    max_response_bytes: int = doc("Largest core response body accepted (502 above).", default=16 * MIB, minimum=1)
+    max_response_bytes: int = doc(
+        "Largest core response body accepted (502 above).", default=16 * MIB, minimum=1
+    )
 
     def __post_init__(self) -> None:
         if self.url != BUILTIN_SANDBOX and not self.url.startswith(("http://", "https://")):
@@ -68,7 +72,9 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    enabled: bool = doc("Serve /metrics, /healthz and /readyz on a separate plain-HTTP listener.", default=True)
+    enabled: bool = doc(
+        "Serve /metrics, /healthz and /readyz on a separate plain-HTTP listener.", default=True
+    )
     host: str = doc("Address of the metrics listener (keep it off the TPP network).", default="127.0.0.1")
     port: int = doc("Port of the metrics listener.", default=9464, minimum=0, maximum=65535)
 
@@ -80,7 +86,9 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
-    policies: Path = doc("Directory of policy YAML files (routes and their policies).", default=Path("policies/berlin-group"))
+    policies: Path = doc(
+        "Directory of policy YAML files (routes and their policies).", default=Path("policies/berlin-group")
+    )
     dev_pki: Path = doc("Where the embedded default keeps its dev PKI.", default=Path("certs/dev"))
     max_body_bytes: int = doc("Largest request body accepted (413 above).", default=MIB, minimum=0)
     log_level: Literal["debug", "info", "warning", "error"] = doc("Log level.", default="info")

@@ -7,7 +7,6 @@ Nothing is retried: a PSD2 payment initiation sent twice is two payments.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from dataclasses import dataclass
 from typing import Protocol
@@ -95,8 +94,10 @@ class HttpUpstream:
                 body = await self._read_bounded(response)
                 return UpstreamResponse(response.status, response.headers, body)
         except aiohttp.ConnectionTimeoutError as e:
-            raise Reject(Code.GATEWAY_TIMEOUT, "The bank system did not accept the connection in time.") from e
-        except (TimeoutError, asyncio.TimeoutError) as e:
+            raise Reject(
+                Code.GATEWAY_TIMEOUT, "The bank system did not accept the connection in time."
+            ) from e
+        except TimeoutError as e:
             raise Reject(Code.GATEWAY_TIMEOUT, "The bank system did not answer in time.") from e
         except (aiohttp.ClientError, ValueError) as e:
             raise Reject(Code.BAD_GATEWAY, "The bank system could not be reached or answered badly.") from e

@@ -7,11 +7,6 @@ from collections.abc import Mapping
 from gateway.policies.base import Bound, FailMode, Mode, Policy, PolicyType
 from gateway.policies.request_id import RequestIdPolicy
 
-REGISTRY: Mapping[str, PolicyType] = {
-    policy.name: policy
-    for policy in (
-        RequestIdPolicy,
-    )
-}
+REGISTRY: Mapping[str, PolicyType] = {policy.name: policy for policy in (RequestIdPolicy,)}
 
 __all__ = ["REGISTRY", "Bound", "FailMode", "Mode", "Policy", "PolicyType"]

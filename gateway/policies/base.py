@@ -28,9 +28,14 @@ class Policy(Protocol):
 class PolicyType(Protocol):
     """What the registry holds: a class built from its typed, validated YAML config."""
 
-    name: ClassVar[str]
-    Config: ClassVar[type[Any]]
-    default_fail: ClassVar[FailMode]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def Config(self) -> type[Any]: ...
+
+    @property
+    def default_fail(self) -> FailMode: ...
 
     def __call__(self, config: Any) -> Policy: ...
 

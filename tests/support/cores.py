@@ -70,7 +70,11 @@ class RecordingCore:
 
     def _response(self, seen: Seen) -> bytes:
         body = json.dumps({"core": "ok", "target": seen.target}).encode()
-        lines = [f"HTTP/1.1 {self.status} X", "Content-Type: application/json", f"Content-Length: {len(body)}"]
+        lines = [
+            f"HTTP/1.1 {self.status} X",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+        ]
         lines += [f"{k}: {v}" for k, v in self.response_headers]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
