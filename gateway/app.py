@@ -6,6 +6,8 @@ closed in pairs (cleanup contexts), so a test can start and stop a whole gateway
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -13,13 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gateway.config import ConfigError
 from gateway.eidas.devpki import ensure_dev_pki
+from gateway.identity_setup import IdentityComponents, build_identity
 from gateway.listener import serve
 from gateway.log import get_logger
 from gateway.metrics import Metrics
 from gateway.ops import metrics_app
 from gateway.pipeline import Pipeline
 from gateway.policyset import PolicySet, load_policy_set
+from gateway.registry import RegistryHolder
 from gateway.settings import BUILTIN_SANDBOX, Settings, TlsSettings
 from gateway.store import open_store
 from gateway.store.base import Store
@@ -42,10 +47,13 @@ def build_app(
     upstream: Upstream,
     store: Store,
     metrics: Metrics,
+    identity: IdentityComponents,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The TPP-facing application: every request goes to ``Pipeline.handle``."""
     pipeline = Pipeline(
+        caller=identity.caller,
+        forwarding=identity.forwarding,
         router=policy_set.router,
         upstream=upstream,
         store=store,
@@ -60,6 +68,7 @@ def build_app(
     app[METRICS] = metrics
     app.router.add_route("*", "/{tail:.*}", pipeline.handle)
     app.cleanup_ctx.append(_close_on_cleanup)
+    app.cleanup_ctx.append(_watch_registry(identity.registry, metrics))
     return app
 
 
@@ -67,6 +76,34 @@ async def _close_on_cleanup(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[UPSTREAM].close()
     await app[STORE].close()
+
+
+def _watch_registry(
+    registry: RegistryHolder, metrics: Metrics, interval_s: float = 2.0
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Reload the TPP registry when its file changes; an invalid file keeps the old registry."""
+
+    async def watch() -> None:
+        log = get_logger()
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                if registry.reload_if_changed():
+                    metrics.reloads.labels("registry", "success").inc()
+                    log.info("registry_reloaded", source=registry.current.source)
+            except ConfigError as e:
+                metrics.reloads.labels("registry", "failure").inc()
+                log.error("registry_reload_refused", error=str(e))
+
+    async def context(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(watch()) if registry.path is not None else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return context
 
 
 @dataclass
@@ -81,7 +118,8 @@ class RunningGateway:
 
     @property
     def url(self) -> str:
-        return f"https://{self.settings.listen.host}:{self.port}"
+        scheme = "https" if self.settings.tls.enabled else "http"
+        return f"{scheme}://{self.settings.listen.host}:{self.port}"
 
     async def close(self) -> None:
         for runner in self.runners:
@@ -100,12 +138,14 @@ async def start_gateway(
     log = get_logger()
     settings = _with_dev_pki(settings, log)
     policy_set = load_policy_set(settings.policies, max_body_bytes=settings.max_body_bytes)
-    ssl_context = server_context(
-        settings.tls.cert,  # type: ignore[arg-type]
-        settings.tls.key,  # type: ignore[arg-type]
-        settings.tls.client_ca,
-        require_client_cert=settings.tls.require_client_cert,
-    )
+    ssl_context = None
+    if settings.tls.enabled:
+        ssl_context = server_context(
+            settings.tls.cert,  # type: ignore[arg-type]
+            settings.tls.key,  # type: ignore[arg-type]
+            settings.tls.client_ca,
+            require_client_cert=settings.tls.require_client_cert,
+        )
     sandbox = None
     if upstream is None:
         base_url = settings.upstream.url
@@ -125,7 +165,10 @@ async def start_gateway(
     )
     metrics = Metrics()
     metrics.info.labels(str(settings.policies)).set(1)
-    app = build_app(settings, policy_set, upstream=upstream, store=store, metrics=metrics, clock=clock)
+    identity = build_identity(settings, None, clock)
+    app = build_app(
+        settings, policy_set, upstream=upstream, store=store, metrics=metrics, identity=identity, clock=clock
+    )
     runner, port = await serve(
         app,
         settings.listen.host,
@@ -156,7 +199,7 @@ async def start_gateway(
 def _with_dev_pki(settings: Settings, log: Any) -> Settings:
     """No TLS material configured: use (and create on first run) the dev PKI."""
     tls = settings.tls
-    if tls.cert is not None and tls.key is not None:
+    if (tls.cert is not None and tls.key is not None) or not tls.enabled:
         return settings
     pki = ensure_dev_pki(settings.dev_pki)
     log.warning(
@@ -166,6 +209,7 @@ def _with_dev_pki(settings: Settings, log: Any) -> Settings:
         cert=pki.server_cert,
         key=pki.server_key,
         client_ca=tls.client_ca or pki.trust_bundle,
+        enabled=tls.enabled,
         require_client_cert=tls.require_client_cert,
         handshake_timeout_s=tls.handshake_timeout_s,
     )

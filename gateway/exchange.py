@@ -11,9 +11,11 @@ from gateway.store.base import Once, Op, Outcome, Quota
 from gateway.target import Target
 
 if TYPE_CHECKING:
+    from gateway.eidas.oids import Role
     from gateway.errors import Reject
     from gateway.identity import Identity
     from gateway.policies.base import Bound
+    from gateway.registry import TppEntry
     from gateway.routes import Route
 
 
@@ -50,13 +52,21 @@ class Exchange:
     now_ms: int
     body: bytes = b""
     identity: Identity | None = None
+    registration: TppEntry | None = None
+    roles: frozenset[Role] = frozenset()
     route: Route | None = None
     request_id: str = ""
     upstream_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
     response_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    dropped_headers: set[str] = field(default_factory=set)
     deferred: list[Deferred] = field(default_factory=list)
     shadow_rejections: list[Reject] = field(default_factory=list)
     current: Bound | None = None
+
+    def drop_upstream_header(self, name: str) -> None:
+        """Do not pass this TPP header on to the core."""
+        self.dropped_headers.add(name.lower())
+        self.upstream_headers.popall(name, None)
 
     def defer(self, op: Op, reject: Reject | None = None) -> Deferred:
         """Ask for a store operation, decided with all others of this request in one round trip."""

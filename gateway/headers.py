@@ -9,7 +9,7 @@ spelling and set only from what the gateway verified itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from multidict import CIMultiDict
 
@@ -48,10 +48,16 @@ def connection_named(values: Iterable[str]) -> set[str]:
     return {canonical(token.strip()) for value in values for token in value.split(",") if token.strip()}
 
 
-def request_headers_for_core(incoming: Iterable[tuple[str, str]], *, peer_ip: str) -> CIMultiDict[str]:
-    """The TPP's headers as the core may see them, plus the gateway's own forwarding headers."""
+def request_headers_for_core(
+    incoming: Iterable[tuple[str, str]], *, peer_ip: str, drop: Collection[str] = ()
+) -> CIMultiDict[str]:
+    """The TPP's headers as the core may see them, plus the gateway's own forwarding headers.
+
+    ``drop`` names further headers (lower case) that stop here, e.g. a consumed API key.
+    """
     items = list(incoming)
     dropped = HOP_BY_HOP | connection_named(v for k, v in items if canonical(k) == "connection")
+    dropped = dropped.union(canonical(name) for name in drop)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in items:
         lowered = canonical(name)

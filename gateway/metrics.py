@@ -48,6 +48,12 @@ class Metrics:
             ["decision"],
             registry=self.registry,
         )
+        self.reloads = Counter(
+            "psd2gw_config_reloads",
+            "Configuration reloads by what was reloaded (policies, registry, trust) and result.",
+            ["what", "result"],
+            registry=self.registry,
+        )
         self.info = Gauge(
             "psd2gw_policy_set_info",
             "The loaded policy set (value 1).",

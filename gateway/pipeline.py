@@ -18,10 +18,11 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import render
+from gateway.caller import CallerIdentifier
 from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
+from gateway.forwarding import IdentityForwarding
 from gateway.headers import request_headers_for_core, response_headers_for_tpp
-from gateway.identity import IdentityCache, peer_certificate
 from gateway.metrics import Metrics
 from gateway.routes import Router
 from gateway.store.base import Store, StoreUnavailable
@@ -47,20 +48,22 @@ class Pipeline:
     def __init__(
         self,
         *,
+        caller: CallerIdentifier,
         router: Router,
         upstream: Upstream,
         store: Store,
         metrics: Metrics,
         log: Any,
-        identities: IdentityCache | None = None,
+        forwarding: IdentityForwarding,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.caller = caller
         self.router = router
         self.upstream = upstream
         self.store = store
         self.metrics = metrics
         self.log = log
-        self.identities = identities or IdentityCache()
+        self.forwarding = forwarding
         self.clock = clock
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -73,10 +76,8 @@ class Pipeline:
             now_ms=int(self.clock() * 1000),
         )
         try:
-            der = peer_certificate(
-                request.transport.get_extra_info("ssl_object") if request.transport else None
-            )
-            ex.identity = self.identities.identify(der, "tls")
+            caller = await self.caller.identify(request, ex.peer_ip)
+            ex.identity, ex.registration, ex.roles = caller.identity, caller.registration, caller.roles
             ex.target = parse_target(request.raw_path)
             ex.route = self.router.match(ex.method, _host(request), ex.target.path)
             ex.body = await read_body(request, ex.route.max_body_bytes)
@@ -128,7 +129,9 @@ class Pipeline:
                 raise item.reject
 
     async def forward(self, ex: Exchange) -> Result:
-        headers = request_headers_for_core(ex.headers.items(), peer_ip=ex.peer_ip)
+        drop = ex.dropped_headers | self.forwarding.always_drop
+        headers = request_headers_for_core(ex.headers.items(), peer_ip=ex.peer_ip, drop=drop)
+        headers.update(self.forwarding.headers(ex))
         headers.update(ex.upstream_headers)
         sent = time.perf_counter()
         response = await self.upstream.send(UpstreamRequest(ex.method, ex.target.raw, headers, ex.body))
@@ -137,7 +140,8 @@ class Pipeline:
     def answered(self, ex: Exchange, response: UpstreamResponse, seconds: float) -> Result:
         headers = response_headers_for_tpp(response.headers.items())
         headers.update(ex.response_headers)
-        return Result(response.status, headers, response.body, "forwarded", upstream_seconds=seconds)
+        body = self.forwarding.warn_on_expiry(ex, response.body, headers.get("Content-Type", ""))
+        return Result(response.status, headers, body, "forwarded", upstream_seconds=seconds)
 
     def rejected(self, ex: Exchange, reject: Reject) -> Result:
         outcome = "upstream_error" if reject.code in _UPSTREAM_CODES else "rejected"

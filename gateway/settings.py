@@ -7,6 +7,7 @@ With no file at all the embedded default runs: dev PKI, in-memory store, built-i
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -37,8 +38,71 @@ class TlsSettings:
         "PEM bundle of QTSP CAs trusted for TPP client certificates (issuing CAs may be anchors).",
         default=None,
     )
+    enabled: bool = doc("Serve TLS (false only behind an ingress that terminates it).", default=True)
     require_client_cert: bool = doc("Reject handshakes without a client certificate.", default=True)
     handshake_timeout_s: float = doc("Drop a TLS handshake that takes longer.", default=10.0, minimum=0.1)
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    header: str = doc(
+        "Header in which the trusted ingress forwards the client certificate.",
+        default="X-Forwarded-Client-Cert",
+    )
+    format: Literal["auto", "pem", "url-pem", "base64-der", "xfcc"] = doc(
+        "Encoding of that header (auto detects PEM, URL-encoded PEM, base64 DER, Envoy XFCC).", default="auto"
+    )
+    trusted_proxies: list[str] = doc(
+        "Addresses or CIDRs of the ingress proxies allowed to set it.", factory=list
+    )
+
+    def __post_init__(self) -> None:
+        for network in self.trusted_proxies:
+            ipaddress.ip_network(network, strict=False)
+
+
+@dataclass(frozen=True)
+class IdentityJwtSettings:
+    enabled: bool = doc(
+        "Also send the verified identity as a short-lived JWT signed by the gateway.", default=False
+    )
+    key: Path | None = doc("PEM private key (EC P-256 or RSA) that signs the identity JWT.", default=None)
+    algorithm: Literal["ES256", "RS256", "PS256"] = doc("JWT signing algorithm.", default="ES256")
+    issuer: str = doc("iss claim.", default="psd2-gateway")
+    audience: str = doc("aud claim (the core).", default="bank-core")
+    ttl_s: int = doc("Lifetime of an identity JWT.", default=60, minimum=5, maximum=3600)
+    header: str = doc("Header that carries it to the core.", default="X-PSD2GW-TPP-Identity")
+
+    def __post_init__(self) -> None:
+        if self.enabled and self.key is None:
+            raise ValueError("identity.jwt.key is required when identity.jwt.enabled is true")
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    source: Literal["tls", "ingress"] = doc(
+        "tls: the gateway terminates mTLS; ingress: a trusted proxy forwards the certificate.", default="tls"
+    )
+    ingress: IngressSettings = field(default_factory=IngressSettings)
+    trust_anchors: Path | None = doc("PEM bundle of trusted QTSP CAs (default: tls.client-ca).", default=None)
+    intermediates: Path | None = doc(
+        "PEM bundle of QTSP intermediate CAs that are not anchors.", default=None
+    )
+    strict_qc_statements: bool = doc(
+        "Reject the malformed QCStatement encodings seen in the wild.", default=False
+    )
+    require_client_auth_eku: bool = doc("Require clientAuth in the QWAC's extended key usage.", default=False)
+    cache_ttl_s: float = doc("Longest reuse of one certificate's verdict.", default=3600.0, minimum=1)
+    expiry_warning_days: int = doc(
+        "Warn TPPs in responses when their QWAC expires within this many days.", default=30, minimum=0
+    )
+    registry: Path | None = doc(
+        "TPP registry YAML (status, API keys, client ids, redirect URIs, roles).", default=None
+    )
+    forward_headers: bool = doc(
+        "Send the verified identity to the core in X-PSD2GW-TPP-* headers.", default=True
+    )
+    jwt: IdentityJwtSettings = field(default_factory=IdentityJwtSettings)
 
 
 @dataclass(frozen=True)
@@ -83,6 +147,7 @@ class MetricsSettings:
 class Settings:
     listen: ListenSettings = field(default_factory=ListenSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     store: StoreSettings = field(default_factory=StoreSettings)

@@ -206,11 +206,12 @@ async def test_hop_by_hop_and_gateway_owned_headers_never_reach_the_core(
         "proxy-authorization",
         "x-forwarded-host",
         "forwarded",
-        "x-psd2gw-tpp-organization-id",
         "x_psd2gw_tpp_roles",
     ):
         assert stripped not in names
     assert seen.header("X-Forwarded-For") == ["127.0.0.1"]
+    assert seen.header("X-PSD2GW-TPP-Organization-ID") == ["PSDBE-NBB-0123456789"], "the verified id only"
+    assert seen.header("X-PSD2GW-TPP-Roles") == ["PSP_AI,PSP_AS,PSP_IC,PSP_PI"]
     assert seen.header("X-Kept") == ["yes"]
 
 

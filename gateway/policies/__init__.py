@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from gateway.policies.api_key import ApiKeyPolicy
 from gateway.policies.base import Bound, FailMode, Mode, Policy, PolicyType
+from gateway.policies.client_id import ClientIdPolicy
+from gateway.policies.pisp_consent_scope import PispConsentScopePolicy
+from gateway.policies.redirect_uri import RedirectUriPolicy
 from gateway.policies.request_id import RequestIdPolicy
+from gateway.policies.tpp_role import TppRolePolicy
+from gateway.policies.tpp_status import TppStatusPolicy
 
-REGISTRY: Mapping[str, PolicyType] = {policy.name: policy for policy in (RequestIdPolicy,)}
+_TYPES: tuple[PolicyType, ...] = (
+    RequestIdPolicy,
+    TppStatusPolicy,
+    TppRolePolicy,
+    PispConsentScopePolicy,
+    ApiKeyPolicy,
+    ClientIdPolicy,
+    RedirectUriPolicy,
+)
+REGISTRY: Mapping[str, PolicyType] = {policy.name: policy for policy in _TYPES}
 
 __all__ = ["REGISTRY", "Bound", "FailMode", "Mode", "Policy", "PolicyType"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 from gateway.eidas.issue import DevCA, IssuedCertificate, TppFields, write_pem
 
@@ -47,10 +48,10 @@ class TestPki:
         write_pem(key, issued.key_pem(), private=True)
         return Pem(cert, key)
 
-    def qwac(self, *, ca: DevCA | None = None, **fields: TppFields) -> Pem:
+    def qwac(self, *, ca: DevCA | None = None, **fields: Unpack[TppFields]) -> Pem:
         """A QWAC (all roles by default) issued by ``ca`` (the trusted QTSP by default), on disk."""
         self._count += 1
-        issued = (ca or self.qtsp).issue_qwac(**fields)  # type: ignore[misc]
+        issued = (ca or self.qtsp).issue_qwac(**fields)
         return self.write(issued, f"qwac-{self._count}")
 
     def client_context(self, client: Pem | None) -> ssl.SSLContext:

@@ -1,0 +1,65 @@
+"""The first step of every request: who is calling, and what does the bank know of them.
+
+The certificate comes from the TLS handshake, or in ingress mode from a header that only
+configured proxies may set; the identity service validates it (cached), then the TPP
+registry adds the bank's own view: status, keys, and the roles the NCA register grants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.eidas.oids import Role
+from gateway.errors import Code, Reject
+from gateway.identity import Identity, IdentityService, peer_certificate
+from gateway.ingress import Format, TrustedProxies, certificate_from_header
+from gateway.registry import RegistryHolder, TppEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    identity: Identity
+    registration: TppEntry | None
+    roles: frozenset[Role]
+
+
+@dataclass(frozen=True, slots=True)
+class IngressSource:
+    header: str
+    format: Format
+    proxies: TrustedProxies
+
+
+class CallerIdentifier:
+    def __init__(
+        self, identities: IdentityService, registry: RegistryHolder, ingress: IngressSource | None = None
+    ) -> None:
+        self.identities = identities
+        self.registry = registry
+        self.ingress = ingress
+
+    async def identify(self, request: web.BaseRequest, peer_ip: str) -> Caller:
+        if self.ingress is None:
+            ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+            identity = await self.identities.identify(peer_certificate(ssl_object), "tls")
+        else:
+            identity = await self._from_ingress(request, peer_ip, self.ingress)
+        registration = self.registry.current.lookup(identity.tpp.organization_id)
+        granted = registration.granted_roles if registration is not None else None
+        roles = identity.tpp.roles if granted is None else identity.tpp.roles & granted
+        return Caller(identity, registration, roles)
+
+    async def _from_ingress(self, request: web.BaseRequest, peer_ip: str, ingress: IngressSource) -> Identity:
+        values = request.headers.getall(ingress.header, [])
+        if peer_ip not in ingress.proxies or not values:
+            raise Reject(
+                Code.CERTIFICATE_MISSING, "A client certificate (QWAC) is required.", rule="identity"
+            )
+        if len(values) != 1:
+            raise Reject(
+                Code.CERTIFICATE_INVALID, "More than one forwarded client certificate.", rule="identity"
+            )
+        forwarded = certificate_from_header(values[0], ingress.format)
+        return await self.identities.identify(forwarded.leaf, "ingress", forwarded.chain)
