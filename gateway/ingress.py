@@ -56,7 +56,8 @@ def certificate_from_header(value: str, fmt: Format) -> IngressCertificate:
         return _from_xfcc(value)
     if fmt == "base64-der":
         return IngressCertificate(_base64(value), ())
-    text = unquote(value) if fmt == "url-pem" else value
+    # PEM never contains "%": a "%" means URL-encoding, whatever the configured format says.
+    text = unquote(value) if fmt == "url-pem" or "%" in value else value
     blocks = [_base64(b) for b in _PEM_BLOCK.findall(text)]
     if not blocks:
         raise _unreadable()
@@ -65,10 +66,8 @@ def certificate_from_header(value: str, fmt: Format) -> IngressCertificate:
 
 def _guess(value: str) -> Format:
     stripped = value.strip()
-    if stripped.startswith("-----BEGIN"):
+    if stripped.startswith("-----") or stripped.lower().startswith("%2d%2d"):
         return "pem"
-    if stripped.startswith("-----") or stripped.startswith("%2D%2D") or stripped.lower().startswith("%2d%2d"):
-        return "url-pem"
     if "Cert=" in stripped or "Hash=" in stripped or "By=" in stripped:
         return "xfcc"
     return "base64-der"

@@ -5,14 +5,22 @@ issuing CAs, so a non-self-signed CA in the bundle must be accepted as an anchor
 (``VERIFY_X509_PARTIAL_CHAIN``; Python 3.13 sets it by default, 3.11 does not). Strict
 verification (``VERIFY_X509_STRICT``) rejects malformed certificates OpenSSL would let pass.
 Session tickets are off: a resumed session would skip the certificate (and revocation) check.
+The handshake does not check validity dates (``X509_V_FLAG_NO_CHECK_TIME``): the application
+validator always does, and answers an expired QWAC with a precise CERTIFICATE_EXPIRED body
+instead of an opaque handshake failure.
 """
 
 from __future__ import annotations
 
+import _ssl
+import ctypes
 import ssl
 from pathlib import Path
 
 from gateway.errors import GatewayError
+
+# OpenSSL's X509_V_FLAG_NO_CHECK_TIME; Python's ssl module has no name for it.
+X509_V_FLAG_NO_CHECK_TIME = 0x200000
 
 # ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only (TLS 1.2 names; 1.3 suites are all AEAD).
 TLS12_CIPHERS = ":".join(
@@ -28,7 +36,11 @@ TLS12_CIPHERS = ":".join(
 
 
 def server_context(
-    cert: Path, key: Path, client_ca: Path | None, *, require_client_cert: bool = True
+    cert: Path,
+    key: Path,
+    client_ca: Path | None,
+    *,
+    require_client_cert: bool = True,
 ) -> ssl.SSLContext:
     """The listener's context; any unreadable file is a start-up error naming it."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -39,11 +51,41 @@ def server_context(
     _load(ctx.load_cert_chain, "tls.cert/tls.key", cert, key)
     if client_ca is not None:
         _load(ctx.load_verify_locations, "tls.client-ca", client_ca)
-        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT | X509_V_FLAG_NO_CHECK_TIME
         ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+        _accept_any_client_purpose(ctx)
     elif require_client_cert:
         raise GatewayError("tls.client-ca: a CA bundle is required when client certificates are required")
     return ctx
+
+
+# OpenSSL: X509_PURPOSE_ANY, and SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT.
+_X509_PURPOSE_ANY = 7
+_VERIFY_MODES = {ssl.CERT_REQUIRED: 3, ssl.CERT_OPTIONAL: 1}
+
+
+def _accept_any_client_purpose(ctx: ssl.SSLContext) -> None:
+    """Let the handshake accept QWACs whose EKU lacks clientAuth (serverAuth-only QWACs).
+
+    OpenSSL checks the "SSL client" purpose of a client certificate, which fails a QWAC that
+    carries only serverAuth, and QTSPs are dropping clientAuth from QWACs from 2026. Python's
+    ssl module cannot change the purpose and pyOpenSSL cannot drive asyncio's TLS transport,
+    so call ``SSL_CTX_set_purpose`` on the context's ``SSL_CTX`` through ctypes. The pointer
+    is used only after ``SSL_CTX_get_verify_mode`` read through it agrees with Python's
+    view; otherwise nothing is changed (and such QWACs fail the handshake, safely). The EKU
+    itself is still judged by the application validator (identity.require-client-auth-eku).
+    """
+    try:
+        lib = ctypes.CDLL(_ssl.__file__)
+        get_mode, set_purpose = lib.SSL_CTX_get_verify_mode, lib.SSL_CTX_set_purpose
+    except (OSError, AttributeError):
+        return
+    get_mode.argtypes, get_mode.restype = [ctypes.c_void_p], ctypes.c_int
+    set_purpose.argtypes, set_purpose.restype = [ctypes.c_void_p, ctypes.c_int], ctypes.c_int
+    # PySSLContext starts with PyObject_HEAD followed by the SSL_CTX pointer (CPython 3.11-3.14).
+    pointer = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+    if pointer and get_mode(pointer) == _VERIFY_MODES.get(ctx.verify_mode):
+        set_purpose(pointer, _X509_PURPOSE_ANY)
 
 
 def client_context(

@@ -30,8 +30,8 @@ def test_shipped_berlin_group_set_loads() -> None:
 @pytest.mark.parametrize(
     ("method", "path", "route"),
     [
-        ("GET", "/v1/accounts", "ais-accounts"),
-        ("GET", "/v1/accounts/", "ais-accounts"),
+        ("GET", "/v1/accounts", "ais-account-list"),
+        ("GET", "/v1/accounts/", "ais-account-list"),
         ("GET", "/v1/accounts/abc/transactions", "ais-accounts"),
         ("POST", "/v1/consents", "ais-consents"),
         ("POST", "/v1/payments/sepa-credit-transfers", "pis-payments"),

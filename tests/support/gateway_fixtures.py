@@ -47,7 +47,8 @@ def gateway_settings(pki: TestPki, upstream_url: str, **changes: Any) -> Setting
         base,
         listen=ListenSettings(host="127.0.0.1", port=0),
         metrics=MetricsSettings(host="127.0.0.1", port=0),
-        tls=TlsSettings(cert=pki.server.cert, key=pki.server.key, client_ca=pki.trust_bundle),
+        tls=changes.pop("tls", None)
+        or TlsSettings(cert=pki.server.cert, key=pki.server.key, client_ca=pki.trust_bundle),
         upstream=changes.pop("upstream", None) or UpstreamSettings(url=upstream_url),
         store=changes.pop("store", None) or StoreSettings(url="memory://"),
         policies=changes.pop("policies", BERLIN_GROUP),

@@ -1,0 +1,1 @@
+"""Test helpers shared by the suites: real servers on loopback and their pytest fixtures."""
