@@ -165,7 +165,7 @@ async def start_gateway(
     )
     metrics = Metrics()
     metrics.info.labels(str(settings.policies)).set(1)
-    identity = build_identity(settings, None, clock)
+    identity = build_identity(settings, None, metrics, clock)
     app = build_app(
         settings, policy_set, upstream=upstream, store=store, metrics=metrics, identity=identity, clock=clock
     )

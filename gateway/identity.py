@@ -72,7 +72,9 @@ class IdentityService:
         cache_ttl_s: float = 3600.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.time,
+        on_verdict: Callable[[Identity | Reject], None] | None = None,
     ) -> None:
+        self.on_verdict = on_verdict
         self.validator = validator
         self.revocation = revocation
         self.qc_type = qc_type
@@ -102,6 +104,8 @@ class IdentityService:
         try:
             entry = await self._examine(der, source, presented, now)
             self._remember(der, entry)
+            if self.on_verdict is not None:
+                self.on_verdict(entry.verdict)
             future.set_result(entry)
             return entry
         except BaseException as e:

@@ -10,11 +10,33 @@ from gateway.caller import CallerIdentifier, IngressSource
 from gateway.eidas.validate import CertificateValidator, load_certificates
 from gateway.errors import GatewayError
 from gateway.forwarding import IdentityForwarding
-from gateway.identity import IdentityService, Revocation
+from gateway.errors import Reject
+from gateway.expiry import days_left
+from gateway.identity import Identity, IdentityService, Revocation
+from gateway.metrics import Metrics
 from gateway.identity_forward import IdentityTokens
 from gateway.ingress import TrustedProxies
 from gateway.registry import RegistryHolder
 from gateway.settings import Settings
+
+
+def _observer(
+    metrics: Metrics, registry: RegistryHolder, clock: Callable[[], float]
+) -> Callable[[Identity | Reject], None]:
+    """Metrics of each fresh verdict; expiry is labelled only for registered TPPs (bounded labels)."""
+
+    def observe(verdict: Identity | Reject) -> None:
+        if isinstance(verdict, Reject):
+            metrics.certificate_verdicts.labels(verdict.code.value).inc()
+            return
+        metrics.certificate_verdicts.labels("valid").inc()
+        for leniency in verdict.tpp.leniencies:
+            metrics.certificate_leniencies.labels(leniency).inc()
+        org_id = verdict.tpp.organization_id
+        if org_id in registry.current.entries:
+            metrics.certificate_expiry_days.labels(org_id).set(round(days_left(verdict, clock()), 2))
+
+    return observe
 
 
 @dataclass
@@ -26,7 +48,10 @@ class IdentityComponents:
 
 
 def build_identity(
-    settings: Settings, revocation: Revocation | None, clock: Callable[[], float] = time.time
+    settings: Settings,
+    revocation: Revocation | None,
+    metrics: Metrics,
+    clock: Callable[[], float] = time.time,
 ) -> IdentityComponents:
     config = settings.identity
     anchors_path = config.trust_anchors or settings.tls.client_ca
@@ -39,8 +64,14 @@ def build_identity(
         strict_qc_statements=config.strict_qc_statements,
         require_client_auth_eku=config.require_client_auth_eku,
     )
-    identities = IdentityService(validator, revocation, cache_ttl_s=config.cache_ttl_s, clock=clock)
     registry = RegistryHolder(config.registry)
+    identities = IdentityService(
+        validator,
+        revocation,
+        cache_ttl_s=config.cache_ttl_s,
+        clock=clock,
+        on_verdict=_observer(metrics, registry, clock),
+    )
     ingress = None
     if config.source == "ingress":
         proxies = TrustedProxies(config.ingress.trusted_proxies)

@@ -48,6 +48,24 @@ class Metrics:
             ["decision"],
             registry=self.registry,
         )
+        self.certificate_verdicts = Counter(
+            "psd2gw_certificate_verdicts",
+            "Certificate validations (cache misses) by result: valid or the Berlin Group code.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.certificate_leniencies = Counter(
+            "psd2gw_certificate_leniencies",
+            "Malformed QCStatement encodings accepted in lenient mode, by kind.",
+            ["leniency"],
+            registry=self.registry,
+        )
+        self.certificate_expiry_days = Gauge(
+            "psd2gw_tpp_certificate_expiry_days",
+            "Days until the QWAC of a registered TPP expires (TPPs of the registry only).",
+            ["tpp"],
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "psd2gw_config_reloads",
             "Configuration reloads by what was reloaded (policies, registry, trust) and result.",

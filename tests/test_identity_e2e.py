@@ -14,12 +14,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
-from gateway.eidas.oids import Role
-from gateway.settings import IdentityJwtSettings, IdentitySettings, IngressSettings, TlsSettings
 from support.cores import RecordingCore
 from support.gateway_fixtures import StartGateway
 from support.pki import Pem, TestPki
+
+from gateway.eidas.oids import Role
+from gateway.settings import IdentityJwtSettings, IdentitySettings, IngressSettings, TlsSettings
 
 NOW = dt.datetime.now(dt.UTC)
 ACCOUNTS = "/v1/accounts/acc-1/balances"
