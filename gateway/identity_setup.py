@@ -8,14 +8,13 @@ from dataclasses import dataclass
 
 from gateway.caller import CallerIdentifier, IngressSource
 from gateway.eidas.validate import CertificateValidator, load_certificates
-from gateway.errors import GatewayError
-from gateway.forwarding import IdentityForwarding
-from gateway.errors import Reject
+from gateway.errors import GatewayError, Reject
 from gateway.expiry import days_left
+from gateway.forwarding import IdentityForwarding
 from gateway.identity import Identity, IdentityService, Revocation
-from gateway.metrics import Metrics
 from gateway.identity_forward import IdentityTokens
 from gateway.ingress import TrustedProxies
+from gateway.metrics import Metrics
 from gateway.registry import RegistryHolder
 from gateway.settings import Settings
 

@@ -26,7 +26,8 @@ def test_entries_and_unknown_tpps(tmp_path: Path) -> None:
     registry = load_registry(
         write(
             tmp_path,
-            f"unknown-tpps: reject\ntpps:\n  PSDBE-NBB-1:\n    status: blocked\n    api-keys: ['{KEY_HASH}', dev-key]\n"
+            "unknown-tpps: reject\ntpps:\n  PSDBE-NBB-1:\n    status: blocked\n"
+            f"    api-keys: ['{KEY_HASH}', dev-key]\n"
             "    roles: [PSP_AI]\n    redirect-uris: [https://tpp.example/cb, 'https://tpp.example/app/*']\n",
         )
     )
