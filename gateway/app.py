@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.config import ConfigError
+from gateway.consents import ConsentLedger
 from gateway.eidas.devpki import ensure_dev_pki
+from gateway.eidas.revocation import RevocationChecker
 from gateway.identity_setup import IdentityComponents, build_identity
 from gateway.listener import serve
 from gateway.log import get_logger
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, RevocationCollector
 from gateway.ops import metrics_app
 from gateway.pipeline import Pipeline
 from gateway.policyset import PolicySet, load_policy_set
@@ -48,11 +50,13 @@ def build_app(
     store: Store,
     metrics: Metrics,
     identity: IdentityComponents,
+    revocation: RevocationChecker | None = None,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The TPP-facing application: every request goes to ``Pipeline.handle``."""
     pipeline = Pipeline(
         caller=identity.caller,
+        consents=ConsentLedger(store, clock),
         forwarding=identity.forwarding,
         router=policy_set.router,
         upstream=upstream,
@@ -69,7 +73,20 @@ def build_app(
     app.router.add_route("*", "/{tail:.*}", pipeline.handle)
     app.cleanup_ctx.append(_close_on_cleanup)
     app.cleanup_ctx.append(_watch_registry(identity.registry, metrics))
+    if revocation is not None:
+        app.cleanup_ctx.append(_run_revocation(revocation))
     return app
+
+
+def _run_revocation(checker: RevocationChecker) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Prefetch the configured CRLs before serving; keep them fresh while running."""
+
+    async def context(_: web.Application) -> AsyncIterator[None]:
+        await checker.start()
+        yield
+        await checker.close()
+
+    return context
 
 
 async def _close_on_cleanup(app: web.Application) -> AsyncIterator[None]:
@@ -165,9 +182,20 @@ async def start_gateway(
     )
     metrics = Metrics()
     metrics.info.labels(str(settings.policies)).set(1)
-    identity = build_identity(settings, None, metrics, clock)
+    revocation = None
+    if settings.identity.revocation.mode != "off":
+        revocation = RevocationChecker(settings.identity.revocation, store, clock=clock)
+        metrics.registry.register(RevocationCollector(revocation.stats))
+    identity = build_identity(settings, revocation, metrics, clock)
     app = build_app(
-        settings, policy_set, upstream=upstream, store=store, metrics=metrics, identity=identity, clock=clock
+        settings,
+        policy_set,
+        upstream=upstream,
+        store=store,
+        metrics=metrics,
+        identity=identity,
+        revocation=revocation,
+        clock=clock,
     )
     runner, port = await serve(
         app,

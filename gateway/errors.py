@@ -111,6 +111,8 @@ class Reject(Exception):
     status: int = 0
     headers: Mapping[str, str] = field(default_factory=dict)
     rule: str = ""
+    # Berlin Group tppMessage "path": the offending element, e.g. "body.access.accounts[0].iban".
+    path: str = ""
 
     def __post_init__(self) -> None:
         if not self.status:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -11,6 +12,7 @@ from gateway.store.base import Once, Op, Outcome, Quota
 from gateway.target import Target
 
 if TYPE_CHECKING:
+    from gateway.consents import ConsentFacts
     from gateway.eidas.oids import Role
     from gateway.errors import Reject
     from gateway.identity import Identity
@@ -19,9 +21,12 @@ if TYPE_CHECKING:
     from gateway.routes import Route
 
 
+Judge = Callable[[Outcome], None]
+
+
 @dataclass(eq=False)
 class Deferred:
-    """A store operation a policy asked for; ``reject`` is raised if the store denies it.
+    """A store operation a policy asked for, and ``then``: called with its outcome, may raise Reject.
 
     ``shadow`` and ``fail_open`` come from the policy's place on the route (its ``mode`` and
     ``fail`` settings), so a policy never has to handle them itself.
@@ -29,10 +34,9 @@ class Deferred:
 
     op: Op
     rule: str
-    reject: Reject | None
+    then: Judge | None
     shadow: bool = False
     fail_open: bool = False
-    outcome: Outcome | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -54,6 +58,9 @@ class Exchange:
     identity: Identity | None = None
     registration: TppEntry | None = None
     roles: frozenset[Role] = frozenset()
+    token_claims: Mapping[str, Any] | None = None
+    consent_id: str = ""
+    consent: ConsentFacts | None = None
     route: Route | None = None
     request_id: str = ""
     upstream_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
@@ -68,8 +75,25 @@ class Exchange:
         self.dropped_headers.add(name.lower())
         self.upstream_headers.popall(name, None)
 
-    def defer(self, op: Op, reject: Reject | None = None) -> Deferred:
-        """Ask for a store operation, decided with all others of this request in one round trip."""
+    @property
+    def tpp_tag(self) -> str:
+        """The store hash tag of this request's TPP: its keys share one Redis Cluster slot."""
+        return self.identity.tpp.organization_id if self.identity is not None else "anonymous"
+
+    def sca_time_ms(self) -> int | None:
+        """When the PSU last authenticated for this consent: the ledger's record or the token's auth_time."""
+        times = [self.consent.sca_time_ms] if self.consent is not None and self.consent.sca_time_ms else []
+        auth_time = self.token_claims.get("auth_time") if self.token_claims else None
+        if isinstance(auth_time, int | float) and not isinstance(auth_time, bool):
+            times.append(int(auth_time * 1000))
+        return max(times) if times else None
+
+    def defer(self, op: Op, then: Judge | None = None, *, fail_open: bool | None = None) -> Deferred:
+        """Ask for a store operation, decided with all others of this request in one round trip.
+
+        ``then`` receives the outcome and raises ``Reject`` to stop the request (e.g. when the
+        quota is exhausted); ``fail_open`` overrides the rule's ``fail`` setting for this one.
+        """
         bound = self.current
         shadow = bound is not None and bound.mode == "shadow"
         if shadow and isinstance(op, Quota | Once):
@@ -77,9 +101,9 @@ class Exchange:
         item = Deferred(
             op,
             rule=bound.name if bound else "",
-            reject=reject,
+            then=then,
             shadow=shadow,
-            fail_open=bound is not None and bound.fail == "open",
+            fail_open=(bound is not None and bound.fail == "open") if fail_open is None else fail_open,
         )
         self.deferred.append(item)
         return item

@@ -6,7 +6,14 @@ Berlin Group enum, outcomes from a fixed list. No consent ids, request ids or fr
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from gateway.eidas.revocation import RevocationStats
 
 # Gateway time is usually well under a millisecond: resolve it, and still see slow outliers.
 GATEWAY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
@@ -78,3 +85,37 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+
+
+class RevocationCollector(Collector):
+    """Reads the revocation checker's plain counters at scrape time (no per-request cost)."""
+
+    EVENTS = (
+        "responder_errors",
+        "stale_good_used",
+        "crl_refresh_ok",
+        "crl_refresh_failed",
+        "missing_endpoints",
+        "store_errors",
+        "ocsp_requests",
+    )
+
+    def __init__(self, stats: RevocationStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        events = CounterMetricFamily(
+            "psd2gw_revocation_events",
+            "Revocation checking events: responder errors, stale GOOD used, CRL refreshes, OCSP requests.",
+            labels=["event"],
+        )
+        for name in self.EVENTS:
+            events.add_metric([name], getattr(self.stats, name))
+        yield events
+        age = GaugeMetricFamily(
+            "psd2gw_revocation_crl_age_seconds", "Seconds since each CRL was last refreshed.", labels=["crl"]
+        )
+        now = time.time()
+        for url, refreshed in sorted(self.stats.crl_last_refresh.items()):
+            age.add_metric([url], max(now - refreshed, 0.0))
+        yield age

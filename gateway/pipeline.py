@@ -19,13 +19,16 @@ from multidict import CIMultiDict
 
 from gateway import render
 from gateway.caller import CallerIdentifier
+from gateway.consent_observer import ConsentObserver
+from gateway.consents import ConsentLedger
+from gateway.decisions import StoreDecisions
 from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
 from gateway.forwarding import IdentityForwarding
 from gateway.headers import request_headers_for_core, response_headers_for_tpp
 from gateway.metrics import Metrics
 from gateway.routes import Router
-from gateway.store.base import Store, StoreUnavailable
+from gateway.store.base import Store
 from gateway.target import Target, parse_target
 from gateway.upstream import Upstream, UpstreamRequest, UpstreamResponse
 
@@ -55,8 +58,11 @@ class Pipeline:
         metrics: Metrics,
         log: Any,
         forwarding: IdentityForwarding,
+        consents: ConsentLedger,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.consents = consents
+        self.consent_observer = ConsentObserver(consents)
         self.caller = caller
         self.router = router
         self.upstream = upstream
@@ -65,6 +71,7 @@ class Pipeline:
         self.log = log
         self.forwarding = forwarding
         self.clock = clock
+        self.decisions = StoreDecisions(store, on_unavailable=self._count_store_error)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         ex = Exchange(
@@ -81,13 +88,23 @@ class Pipeline:
             ex.target = parse_target(request.raw_path)
             ex.route = self.router.match(ex.method, _host(request), ex.target.path)
             ex.body = await read_body(request, ex.route.max_body_bytes)
+            await self.load_consent(ex)
             await self.run_policies(ex)
-            await self.decide_store(ex)
+            await self.decisions.decide(ex)
             result = await self.forward(ex)
         except Reject as reject:
             result = self.rejected(ex, reject)
         self.record(ex, result)
         return web.Response(status=result.status, headers=result.headers, body=result.body)
+
+    def _count_store_error(self, decision: str) -> None:
+        self.metrics.store_errors.labels(decision).inc()
+
+    async def load_consent(self, ex: Exchange) -> None:
+        """The facts of the request's consent, for routes whose policies use them."""
+        ex.consent_id = ex.headers.get("Consent-ID", "")
+        if ex.route is not None and ex.route.needs_consent and ex.consent_id:
+            ex.consent = await self.consents.facts(ex.consent_id)
 
     async def run_policies(self, ex: Exchange) -> None:
         assert ex.route is not None
@@ -102,32 +119,6 @@ class Pipeline:
                 ex.shadow_rejections.append(reject)
         ex.current = None
 
-    async def decide_store(self, ex: Exchange) -> None:
-        """All store operations of the request in one call; the first enforced denial wins."""
-        if not ex.deferred:
-            return
-        try:
-            outcomes = await self.store.run([d.op for d in ex.deferred], ex.now_ms)
-        except StoreUnavailable as e:
-            closed = [d for d in ex.deferred if not d.fail_open and not d.shadow]
-            self.metrics.store_errors.labels("closed" if closed else "open").inc()
-            if closed:
-                raise Reject(
-                    Code.SERVICE_UNAVAILABLE,
-                    "The service is temporarily unavailable; retry later.",
-                    headers={"Retry-After": "1"},
-                    rule=closed[0].rule,
-                ) from e
-            return
-        for item, outcome in zip(ex.deferred, outcomes, strict=True):
-            item.outcome = outcome
-            if outcome.allowed or item.reject is None:
-                continue
-            if item.shadow:
-                ex.shadow_rejections.append(item.reject)
-            else:
-                raise item.reject
-
     async def forward(self, ex: Exchange) -> Result:
         drop = ex.dropped_headers | self.forwarding.always_drop
         headers = request_headers_for_core(ex.headers.items(), peer_ip=ex.peer_ip, drop=drop)
@@ -135,7 +126,9 @@ class Pipeline:
         headers.update(ex.upstream_headers)
         sent = time.perf_counter()
         response = await self.upstream.send(UpstreamRequest(ex.method, ex.target.raw, headers, ex.body))
-        return self.answered(ex, response, time.perf_counter() - sent)
+        seconds = time.perf_counter() - sent
+        await self.consent_observer.observe(ex, response)
+        return self.answered(ex, response, seconds)
 
     def answered(self, ex: Exchange, response: UpstreamResponse, seconds: float) -> Result:
         headers = response_headers_for_tpp(response.headers.items())

@@ -114,6 +114,7 @@ def _compile_route(item: Any, where: Where, defaults: list[Bound], max_body_byte
         host=spec.host.lower() if spec.host else None,
         max_body_bytes=max_body_bytes if spec.max_body_bytes is None else spec.max_body_bytes,
         policies=tuple(defaults + own),
+        needs_consent=any(getattr(b.policy, "needs_consent", False) for b in defaults + own),
     )
 
 

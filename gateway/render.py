@@ -2,7 +2,9 @@
 
 Berlin Group NextGenPSD2 1.3.11 section 14.11 error body::
 
-    {"tppMessages": [{"category": "ERROR", "code": "FORMAT_ERROR", "text": "..."}]}
+    {"tppMessages": [{"category": "ERROR", "code": "FORMAT_ERROR", "text": "...", "path": "..."}]}
+
+``path`` (optional) names the offending element when the rule knows it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ _MAX_TEXT = 512
 
 def error_body(reject: Reject) -> bytes:
     message = {"category": "ERROR", "code": reject.code.value, "text": reject.text[:_MAX_TEXT]}
+    if reject.path:
+        message["path"] = reject.path
     return json.dumps({"tppMessages": [message]}, separators=(",", ":")).encode()
 
 

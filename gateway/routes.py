@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway.errors import Code, Reject
-from gateway.policies import Bound
+
+if TYPE_CHECKING:
+    from gateway.policies import Bound
 
 Service = Literal["AIS", "PIS", "PIIS", "SBS", "OAUTH", "OTHER"]
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -32,6 +34,7 @@ class Route:
     host: str | None
     max_body_bytes: int
     policies: tuple[Bound, ...]
+    needs_consent: bool = False
 
 
 def compile_template(template: str) -> re.Pattern[str]:

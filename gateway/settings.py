@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from gateway.config import LocatedDict, Where, build, doc, load_yaml
+from gateway.eidas.revocation import RevocationConfig
 
 ENV_PREFIX = "PSD2GW_"
 BUILTIN_SANDBOX = "builtin:sandbox"
@@ -103,6 +104,7 @@ class IdentitySettings:
         "Send the verified identity to the core in X-PSD2GW-TPP-* headers.", default=True
     )
     jwt: IdentityJwtSettings = field(default_factory=IdentityJwtSettings)
+    revocation: RevocationConfig = field(default_factory=RevocationConfig)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from gateway.policies.access_frequency import AccessFrequencyPolicy
 from gateway.policies.api_key import ApiKeyPolicy
 from gateway.policies.base import Bound, FailMode, Mode, Policy, PolicyType
 from gateway.policies.client_id import ClientIdPolicy
+from gateway.policies.consent_binding import ConsentBindingPolicy
+from gateway.policies.consent_window import ConsentWindowPolicy
+from gateway.policies.maintenance_window import MaintenanceWindowPolicy
+from gateway.policies.oauth2_token import OAuth2TokenPolicy
 from gateway.policies.pisp_consent_scope import PispConsentScopePolicy
+from gateway.policies.rate_limit import RateLimitPolicy
 from gateway.policies.redirect_uri import RedirectUriPolicy
 from gateway.policies.request_id import RequestIdPolicy
+from gateway.policies.request_id_replay import RequestIdReplayPolicy
+from gateway.policies.request_validation import RequestValidationPolicy
 from gateway.policies.tpp_role import TppRolePolicy
 from gateway.policies.tpp_status import TppStatusPolicy
 
@@ -21,6 +29,14 @@ _TYPES: tuple[PolicyType, ...] = (
     ApiKeyPolicy,
     ClientIdPolicy,
     RedirectUriPolicy,
+    RequestIdReplayPolicy,
+    RateLimitPolicy,
+    ConsentBindingPolicy,
+    ConsentWindowPolicy,
+    AccessFrequencyPolicy,
+    MaintenanceWindowPolicy,
+    OAuth2TokenPolicy,
+    RequestValidationPolicy,
 )
 REGISTRY: Mapping[str, PolicyType] = {policy.name: policy for policy in _TYPES}
 

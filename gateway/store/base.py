@@ -35,9 +35,18 @@ KEY_PREFIX = "psd2"
 Algorithm = Literal["log", "gcra"]
 
 
+# Key parts often come from requests (consent ids, request ids): escape the characters that
+# structure a key, so no input can reach another key or move a key to another hash slot.
+_ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+
+
+def escape(part: str) -> str:
+    return part.translate(_ESCAPES)
+
+
 def key(tag: str, *parts: str) -> str:
-    """A store key whose hash tag is ``tag`` (``psd2:{tag}:part:part``)."""
-    return f"{KEY_PREFIX}:{{{tag}}}:" + ":".join(parts)
+    """A store key whose hash tag is ``escape(tag)``: ``psd2:{tag}:part:part``, every part escaped."""
+    return f"{KEY_PREFIX}:{{{escape(tag)}}}:" + ":".join(escape(p) for p in parts)
 
 
 def hash_tag(store_key: str) -> str:

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.store import MemoryStore, Once, RedisStore, hash_tag, key, open_store
+from gateway.store.base import escape
 
 
 @pytest.mark.parametrize(
@@ -33,13 +34,17 @@ def test_open_store_rejects_unknown_scheme_without_echoing_secrets() -> None:
     assert "s3cret" not in str(e.value)
 
 
-tags = st.text(st.characters(exclude_characters="{}"), min_size=1)
-
-
-@given(tags, st.lists(st.text(), max_size=4))
+@given(st.text(min_size=1), st.lists(st.text(), max_size=4))
 def test_key_hash_tag_round_trip(tag: str, parts: list[str]) -> None:
-    """hash_tag(key(tag, ...)) is tag for any tag without braces."""
-    assert hash_tag(key(tag, *parts)) == tag
+    """hash_tag(key(tag, ...)) is the escaped tag for any tag, braces included."""
+    assert hash_tag(key(tag, *parts)) == escape(tag)
+
+
+@given(st.text(), st.lists(st.text(), max_size=3), st.text(), st.lists(st.text(), max_size=3))
+def test_keys_are_injective(tag_a: str, parts_a: list[str], tag_b: str, parts_b: list[str]) -> None:
+    """Different tags or parts never build the same key (no injection through request values)."""
+    if (tag_a, parts_a) != (tag_b, parts_b) and len(parts_a) == len(parts_b):
+        assert key(tag_a, *parts_a) != key(tag_b, *parts_b)
 
 
 @pytest.mark.parametrize(
