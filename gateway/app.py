@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gateway.audit import AuditLog
 from gateway.config import ConfigError
 from gateway.consents import ConsentLedger
 from gateway.eidas.devpki import ensure_dev_pki
@@ -27,6 +28,7 @@ from gateway.ops import metrics_app
 from gateway.pipeline import Pipeline
 from gateway.policyset import PolicySet, load_policy_set
 from gateway.registry import RegistryHolder
+from gateway.services import Services
 from gateway.settings import BUILTIN_SANDBOX, Settings, TlsSettings
 from gateway.store import open_store
 from gateway.store.base import Store
@@ -54,9 +56,11 @@ def build_app(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The TPP-facing application: every request goes to ``Pipeline.handle``."""
+    audit = AuditLog(settings.audit.path) if settings.audit.path is not None else None
     pipeline = Pipeline(
         caller=identity.caller,
         consents=ConsentLedger(store, clock),
+        services=Services(identity.seals, audit),
         forwarding=identity.forwarding,
         router=policy_set.router,
         upstream=upstream,
@@ -72,10 +76,16 @@ def build_app(
     app[METRICS] = metrics
     app.router.add_route("*", "/{tail:.*}", pipeline.handle)
     app.cleanup_ctx.append(_close_on_cleanup)
+    if audit is not None:
+        app.on_cleanup.append(lambda _app: _close_audit(audit))
     app.cleanup_ctx.append(_watch_registry(identity.registry, metrics))
     if revocation is not None:
         app.cleanup_ctx.append(_run_revocation(revocation))
     return app
+
+
+async def _close_audit(audit: AuditLog) -> None:
+    audit.close()
 
 
 def _run_revocation(checker: RevocationChecker) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -139,10 +149,12 @@ class RunningGateway:
         return f"{scheme}://{self.settings.listen.host}:{self.port}"
 
     async def close(self) -> None:
-        for runner in self.runners:
+        runners, self.runners = self.runners, []
+        for runner in runners:
             await runner.cleanup()
         if self.sandbox is not None:
             await self.sandbox.close()
+            self.sandbox = None
 
 
 async def start_gateway(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gateway.policies.base import Bound
     from gateway.registry import TppEntry
     from gateway.routes import Route
+    from gateway.services import Services
 
 
 Judge = Callable[[Outcome], None]
@@ -61,6 +62,7 @@ class Exchange:
     token_claims: Mapping[str, Any] | None = None
     consent_id: str = ""
     consent: ConsentFacts | None = None
+    services: Services | None = None
     route: Route | None = None
     request_id: str = ""
     upstream_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)

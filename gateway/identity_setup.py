@@ -44,6 +44,7 @@ class IdentityComponents:
     forwarding: IdentityForwarding
     registry: RegistryHolder
     identities: IdentityService
+    seals: IdentityService
 
 
 def build_identity(
@@ -84,6 +85,8 @@ def build_identity(
         always_drop=[config.ingress.header],
         clock=clock,
     )
-    return IdentityComponents(
-        CallerIdentifier(identities, registry, ingress), forwarding, registry, identities
+    seals = IdentityService(
+        validator, revocation, qc_type="eseal", cache_ttl_s=config.cache_ttl_s, clock=clock
     )
+    caller = CallerIdentifier(identities, registry, ingress)
+    return IdentityComponents(caller, forwarding, registry, identities, seals)

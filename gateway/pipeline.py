@@ -28,6 +28,7 @@ from gateway.forwarding import IdentityForwarding
 from gateway.headers import request_headers_for_core, response_headers_for_tpp
 from gateway.metrics import Metrics
 from gateway.routes import Router
+from gateway.services import Services
 from gateway.store.base import Store
 from gateway.target import Target, parse_target
 from gateway.upstream import Upstream, UpstreamRequest, UpstreamResponse
@@ -59,8 +60,10 @@ class Pipeline:
         log: Any,
         forwarding: IdentityForwarding,
         consents: ConsentLedger,
+        services: Services,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.services = services
         self.consents = consents
         self.consent_observer = ConsentObserver(consents)
         self.caller = caller
@@ -81,6 +84,7 @@ class Pipeline:
             peer_ip=_peer_ip(request),
             started=time.perf_counter(),
             now_ms=int(self.clock() * 1000),
+            services=self.services,
         )
         try:
             caller = await self.caller.identify(request, ex.peer_ip)

@@ -146,10 +146,18 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    path: Path | None = doc(
+        "JSON-lines file of sealed-request audit records (none: no audit trail).", default=None
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: ListenSettings = field(default_factory=ListenSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     store: StoreSettings = field(default_factory=StoreSettings)

@@ -13,6 +13,7 @@ from gateway.policies.consent_window import ConsentWindowPolicy
 from gateway.policies.maintenance_window import MaintenanceWindowPolicy
 from gateway.policies.oauth2_token import OAuth2TokenPolicy
 from gateway.policies.pisp_consent_scope import PispConsentScopePolicy
+from gateway.policies.qseal_signature import QsealSignaturePolicy
 from gateway.policies.rate_limit import RateLimitPolicy
 from gateway.policies.redirect_uri import RedirectUriPolicy
 from gateway.policies.request_id import RequestIdPolicy
@@ -30,6 +31,7 @@ _TYPES: tuple[PolicyType, ...] = (
     ClientIdPolicy,
     RedirectUriPolicy,
     RequestIdReplayPolicy,
+    QsealSignaturePolicy,
     RateLimitPolicy,
     ConsentBindingPolicy,
     ConsentWindowPolicy,
