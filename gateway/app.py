@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from gateway.audit import AuditLog
 from gateway.config import ConfigError
 from gateway.consents import ConsentLedger
+from gateway.cores import Cores, check_profiles_have_cores, open_cores
 from gateway.eidas.devpki import ensure_dev_pki
 from gateway.eidas.revocation import RevocationChecker
 from gateway.identity_setup import IdentityComponents, build_identity
@@ -29,18 +30,15 @@ from gateway.pipeline import Pipeline
 from gateway.policyset import PolicySet, load_policy_set
 from gateway.registry import RegistryHolder
 from gateway.services import Services
-from gateway.settings import BUILTIN_SANDBOX, Settings, TlsSettings
+from gateway.settings import Settings, TlsSettings
 from gateway.store import open_store
 from gateway.store.base import Store
 from gateway.tls import server_context
-from gateway.upstream import HttpUpstream, HttpUpstreamConfig, Upstream
-
-if TYPE_CHECKING:
-    from gateway.sandbox import SandboxServer
+from gateway.upstream import Upstream
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 STORE = web.AppKey("store", Store)
-UPSTREAM = web.AppKey("upstream", Upstream)
+CORES = web.AppKey("cores", Cores)
 METRICS = web.AppKey("metrics", Metrics)
 
 
@@ -48,7 +46,7 @@ def build_app(
     settings: Settings,
     policy_set: PolicySet,
     *,
-    upstream: Upstream,
+    cores: Cores,
     store: Store,
     metrics: Metrics,
     identity: IdentityComponents,
@@ -63,7 +61,7 @@ def build_app(
         services=Services(identity.seals, audit),
         forwarding=identity.forwarding,
         router=policy_set.router,
-        upstream=upstream,
+        upstreams=cores.upstreams,
         store=store,
         metrics=metrics,
         log=get_logger(),
@@ -72,7 +70,7 @@ def build_app(
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[PIPELINE] = pipeline
     app[STORE] = store
-    app[UPSTREAM] = upstream
+    app[CORES] = cores
     app[METRICS] = metrics
     app.router.add_route("*", "/{tail:.*}", pipeline.handle)
     app.cleanup_ctx.append(_close_on_cleanup)
@@ -101,7 +99,7 @@ def _run_revocation(checker: RevocationChecker) -> Callable[[web.Application], A
 
 async def _close_on_cleanup(app: web.Application) -> AsyncIterator[None]:
     yield
-    await app[UPSTREAM].close()
+    await app[CORES].close()
     await app[STORE].close()
 
 
@@ -135,13 +133,13 @@ def _watch_registry(
 
 @dataclass
 class RunningGateway:
-    """A started gateway (and its built-in sandbox core when configured)."""
+    """A started gateway; its cores (and a built-in sandbox core) close with the app."""
 
     settings: Settings
     port: int
     metrics_port: int | None
     runners: list[web.BaseRunner]
-    sandbox: SandboxServer | None
+    cores: Cores
 
     @property
     def url(self) -> str:
@@ -152,16 +150,13 @@ class RunningGateway:
         runners, self.runners = self.runners, []
         for runner in runners:
             await runner.cleanup()
-        if self.sandbox is not None:
-            await self.sandbox.close()
-            self.sandbox = None
 
 
 async def start_gateway(
     settings: Settings,
     *,
     clock: Callable[[], float] = time.time,
-    upstream: Upstream | None = None,
+    upstreams: Mapping[str, Upstream] | None = None,
 ) -> RunningGateway:
     """Start the listeners described by ``settings`` (port 0 picks a free port)."""
     log = get_logger()
@@ -175,18 +170,8 @@ async def start_gateway(
             settings.tls.client_ca,
             require_client_cert=settings.tls.require_client_cert,
         )
-    sandbox = None
-    if upstream is None:
-        base_url = settings.upstream.url
-        if base_url == BUILTIN_SANDBOX:
-            from gateway.sandbox import start_sandbox  # only the dev default and tests need it
-
-            sandbox = await start_sandbox(clock=clock)
-            base_url = sandbox.url
-            log.warning(
-                "sandbox_core_started", url=base_url, note="built-in sandbox bank core, not a real bank"
-            )
-        upstream = HttpUpstream(_upstream_config(settings, base_url))
+    cores = await open_cores(settings, clock, log) if upstreams is None else Cores(dict(upstreams))
+    check_profiles_have_cores({route.profile.upstream for route in policy_set.router.routes}, cores)
     store = open_store(
         settings.store.url,
         budget_ms=settings.store.budget_ms,
@@ -202,7 +187,7 @@ async def start_gateway(
     app = build_app(
         settings,
         policy_set,
-        upstream=upstream,
+        cores=cores,
         store=store,
         metrics=metrics,
         identity=identity,
@@ -233,7 +218,7 @@ async def start_gateway(
         store=settings.store.url.split("@")[-1],
         settings=settings.source,
     )
-    return RunningGateway(settings, port, metrics_port, runners, sandbox)
+    return RunningGateway(settings, port, metrics_port, runners, cores)
 
 
 def _with_dev_pki(settings: Settings, log: Any) -> Settings:
@@ -254,14 +239,3 @@ def _with_dev_pki(settings: Settings, log: Any) -> Settings:
         handshake_timeout_s=tls.handshake_timeout_s,
     )
     return replace(settings, tls=dev_tls)
-
-
-def _upstream_config(settings: Settings, base_url: str) -> HttpUpstreamConfig:
-    up = settings.upstream
-    return HttpUpstreamConfig(
-        base_url=base_url,
-        connect_timeout_s=up.connect_timeout_s,
-        total_timeout_s=up.total_timeout_s,
-        max_connections=up.max_connections,
-        max_response_bytes=up.max_response_bytes,
-    )

@@ -43,8 +43,10 @@ def _parser() -> argparse.ArgumentParser:
 
     policies = commands.add_parser("policies", help="policy set tools")
     policy_commands = policies.add_subparsers(dest="policies_command", required=True)
-    policies_check = policy_commands.add_parser("check", help="validate a policy set directory")
-    policies_check.add_argument("directory", type=Path)
+    policies_check = policy_commands.add_parser(
+        "check", help="validate a policy set (one or more directories)"
+    )
+    policies_check.add_argument("directory", type=Path, nargs="+")
     policies_check.set_defaults(handler=_policies_check)
 
     sandbox = commands.add_parser("sandbox-core", help="run the built-in sandbox bank core (plain HTTP)")

@@ -25,8 +25,9 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "psd2gw_requests",
-            "Requests by route, service, method, outcome (forwarded, rejected, upstream_error) and status.",
-            ["route", "service", "method", "outcome", "status"],
+            "Requests by profile (brand), route, service, method, outcome (forwarded, rejected, "
+            "upstream_error) and status.",
+            ["profile", "route", "service", "method", "outcome", "status"],
             registry=self.registry,
         )
         self.rejections = Counter(

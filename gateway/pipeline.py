@@ -10,7 +10,7 @@ A ``Reject`` raised anywhere leaves through the same exit as a forwarded respons
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +27,12 @@ from gateway.exchange import Exchange
 from gateway.forwarding import IdentityForwarding
 from gateway.headers import request_headers_for_core, response_headers_for_tpp
 from gateway.metrics import Metrics
+from gateway.profiles import DEFAULT_PROFILE, Profile
 from gateway.routes import Router
 from gateway.services import Services
 from gateway.store.base import Store
 from gateway.target import Target, parse_target
+from gateway.translate import translate_core_error
 from gateway.upstream import Upstream, UpstreamRequest, UpstreamResponse
 
 _BODY_CHUNK = 64 * 1024
@@ -54,7 +56,7 @@ class Pipeline:
         *,
         caller: CallerIdentifier,
         router: Router,
-        upstream: Upstream,
+        upstreams: Mapping[str, Upstream],
         store: Store,
         metrics: Metrics,
         log: Any,
@@ -68,7 +70,7 @@ class Pipeline:
         self.consent_observer = ConsentObserver(consents)
         self.caller = caller
         self.router = router
-        self.upstream = upstream
+        self.upstreams = upstreams
         self.store = store
         self.metrics = metrics
         self.log = log
@@ -124,32 +126,54 @@ class Pipeline:
         ex.current = None
 
     async def forward(self, ex: Exchange) -> Result:
-        drop = ex.dropped_headers | self.forwarding.always_drop
-        headers = request_headers_for_core(ex.headers.items(), peer_ip=ex.peer_ip, drop=drop)
-        headers.update(self.forwarding.headers(ex))
-        headers.update(ex.upstream_headers)
+        assert ex.route is not None
+        profile = ex.route.profile
+        request = self.core_request(ex, profile)
         sent = time.perf_counter()
-        response = await self.upstream.send(UpstreamRequest(ex.method, ex.target.raw, headers, ex.body))
+        response = await self.upstreams[profile.upstream].send(request)
         seconds = time.perf_counter() - sent
         await self.consent_observer.observe(ex, response)
         return self.answered(ex, response, seconds)
 
+    def core_request(self, ex: Exchange, profile: Profile) -> UpstreamRequest:
+        """What the core receives: clean headers, the profile's translation, then the gateway's own."""
+        drop = ex.dropped_headers | self.forwarding.always_drop
+        headers = request_headers_for_core(ex.headers.items(), peer_ip=ex.peer_ip, drop=drop)
+        profile.request_headers.apply(headers, ex)
+        headers.update(self.forwarding.headers(ex))
+        headers.update(ex.upstream_headers)
+        target = profile.core_target(ex.target.path, ex.target.query)
+        timeouts = (profile.connect_timeout_s, profile.total_timeout_s)
+        return UpstreamRequest(ex.method, target, headers, ex.body, *timeouts)
+
     def answered(self, ex: Exchange, response: UpstreamResponse, seconds: float) -> Result:
-        headers = response_headers_for_tpp(response.headers.items())
+        assert ex.route is not None
+        profile = ex.route.profile
+        headers = profile.response_headers.apply(response_headers_for_tpp(response.headers.items()), ex)
         headers.update(ex.response_headers)
-        body = self.forwarding.warn_on_expiry(ex, response.body, headers.get("Content-Type", ""))
+        body = response.body
+        if response.status >= 400 and profile.translate_core_errors:
+            body = translate_core_error(profile, response.status, body, headers)
+        elif profile.response_content_type and "json" in headers.get("Content-Type", ""):
+            headers["Content-Type"] = profile.response_content_type
+        body = self.forwarding.warn_on_expiry(ex, body, headers.get("Content-Type", ""))
         return Result(response.status, headers, body, "forwarded", upstream_seconds=seconds)
 
     def rejected(self, ex: Exchange, reject: Reject) -> Result:
         outcome = "upstream_error" if reject.code in _UPSTREAM_CODES else "rejected"
-        headers = render.error_headers(reject, ex.response_headers)
-        return Result(reject.status, headers, render.error_body(reject), outcome, reject)
+        profile = ex.route.profile if ex.route is not None else DEFAULT_PROFILE
+        headers = render.error_headers(reject, ex.response_headers, profile.dialect)
+        profile.response_headers.echo_into(headers, ex)
+        return Result(reject.status, headers, render.error_body(reject, profile.dialect), outcome, reject)
 
     def record(self, ex: Exchange, result: Result) -> None:
         route = ex.route.name if ex.route else "none"
         service = ex.route.service if ex.route else "OTHER"
         elapsed = time.perf_counter() - ex.started
-        self.metrics.requests.labels(route, service, ex.method, result.outcome, str(result.status)).inc()
+        profile = ex.route.profile.name if ex.route else "none"
+        self.metrics.requests.labels(
+            profile, route, service, ex.method, result.outcome, str(result.status)
+        ).inc()
         self.metrics.gateway_seconds.labels(service).observe(max(elapsed - result.upstream_seconds, 0.0))
         if result.outcome == "forwarded":
             self.metrics.upstream_seconds.labels(service).observe(result.upstream_seconds)
@@ -164,6 +188,7 @@ class Pipeline:
             request_id=ex.request_id or None,
             method=ex.method,
             route=route,
+            profile=profile,
             service=service,
             tpp=ex.identity.tpp.organization_id if ex.identity else None,
             roles=sorted(r.name for r in ex.identity.tpp.roles) if ex.identity else None,

@@ -2,6 +2,7 @@
 
 File shape (every file of the set, read in name order; routes keep file order)::
 
+    profile: {...}            # optional: dialect, hosts, core, translation (gateway.profiles)
     defaults:                 # optional, for the routes of this file
       policies: [request-id]  # run before each route's own policies
     routes:
@@ -18,13 +19,14 @@ A policy entry is a name, or a one-key mapping from the name to its settings. ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, LocatedDict, Where, build, convert, doc, load_yaml
 from gateway.policies import REGISTRY, Bound, FailMode, Mode
+from gateway.profiles import Profile, ProfileSpec, compile_profile
 from gateway.routes import METHODS, Route, Router, Service, compile_template
 
 
@@ -46,6 +48,7 @@ class Defaults:
 
 @dataclass(frozen=True)
 class PolicyFile:
+    profile: ProfileSpec = field(default_factory=ProfileSpec)
     defaults: Defaults = field(default_factory=Defaults)
     routes: list[Any] = doc("The routes of this file.", factory=list)
 
@@ -56,13 +59,16 @@ class PolicySet:
     files: tuple[Path, ...]
 
 
-def load_policy_set(directory: Path, *, max_body_bytes: int) -> PolicySet:
-    """Read, validate and compile every ``*.yaml`` in ``directory``; errors name file, line and path."""
-    if not directory.is_dir():
-        raise ConfigError(f"{directory}: the policy set directory does not exist")
-    files = tuple(sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml")))
-    if not files:
-        raise ConfigError(f"{directory}: the policy set has no .yaml files")
+def load_policy_set(directories: Path | Sequence[Path], *, max_body_bytes: int) -> PolicySet:
+    """Read, validate and compile every ``*.yaml`` of the directories; errors name file, line and path.
+
+    Several directories make one set (e.g. a brand's routes beside the Berlin Group ones).
+    """
+    directories = [directories] if isinstance(directories, Path) else list(directories)
+    files: tuple[Path, ...] = ()
+    for directory in directories:
+        files += _yaml_files(directory)
+    directory = directories[0]
     routes: list[Route] = []
     for path in files:
         routes.extend(_load_file(path, max_body_bytes))
@@ -71,6 +77,15 @@ def load_policy_set(directory: Path, *, max_body_bytes: int) -> PolicySet:
     if duplicates:
         raise ConfigError(f"{directory}: route names must be unique; repeated: {', '.join(duplicates)}")
     return PolicySet(Router(routes), files)
+
+
+def _yaml_files(directory: Path) -> tuple[Path, ...]:
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: the policy set directory does not exist")
+    files = tuple(sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml")))
+    if not files:
+        raise ConfigError(f"{directory}: the policy set has no .yaml files")
+    return files
 
 
 def _load_file(path: Path, max_body_bytes: int) -> list[Route]:
@@ -85,14 +100,17 @@ def _load_file(path: Path, max_body_bytes: int) -> list[Route]:
         _bind(entry, defaults_where.child(i, _at(default_lines, i)))
         for i, entry in enumerate(spec.defaults.policies)
     ]
+    profile = compile_profile(spec.profile)
     routes = []
     for i, item in enumerate(spec.routes):
         route_where = where.child("routes").child(i, _at(route_lines, i))
-        routes.append(_compile_route(item, route_where, defaults, max_body_bytes))
+        routes.append(_compile_route(item, route_where, defaults, max_body_bytes, profile))
     return routes
 
 
-def _compile_route(item: Any, where: Where, defaults: list[Bound], max_body_bytes: int) -> Route:
+def _compile_route(
+    item: Any, where: Where, defaults: list[Bound], max_body_bytes: int, profile: Profile
+) -> Route:
     spec = build(RouteSpec, item, where)
     try:
         pattern = compile_template(spec.path)
@@ -114,6 +132,7 @@ def _compile_route(item: Any, where: Where, defaults: list[Bound], max_body_byte
         host=spec.host.lower() if spec.host else None,
         max_body_bytes=max_body_bytes if spec.max_body_bytes is None else spec.max_body_bytes,
         policies=tuple(defaults + own),
+        profile=profile,
         needs_consent=any(getattr(b.policy, "needs_consent", False) for b in defaults + own),
     )
 

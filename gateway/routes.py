@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from gateway.errors import Code, Reject
+from gateway.profiles import DEFAULT_PROFILE, Profile
 
 if TYPE_CHECKING:
     from gateway.policies import Bound
@@ -34,6 +35,7 @@ class Route:
     host: str | None
     max_body_bytes: int
     policies: tuple[Bound, ...]
+    profile: Profile = DEFAULT_PROFILE
     needs_consent: bool = False
 
 
@@ -58,16 +60,22 @@ def compile_template(template: str) -> re.Pattern[str]:
 
 
 class Router:
-    """Finds the route for a method, host and path; 404 or 405 otherwise."""
+    """Finds the route for a method, host and path; 404 or 405 otherwise.
+
+    Routes bound to the request's host (a brand, by ``host`` or its profile's ``hosts``) are
+    tried before routes for any host, so a brand's routes are never shadowed by general ones.
+    """
 
     def __init__(self, routes: Sequence[Route]) -> None:
         self.routes = tuple(routes)
+        self.by_host: dict[str, tuple[Route, ...]] = {}
+        for host in {h for r in routes for h in _hosts(r)}:
+            self.by_host[host] = tuple(r for r in routes if host in _hosts(r))
+        self.any_host = tuple(r for r in routes if not _hosts(r))
 
     def match(self, method: str, host: str | None, path: str) -> Route:
         path_matched = False
-        for route in self.routes:
-            if route.host is not None and route.host != host:
-                continue
+        for route in (*self.by_host.get(host or "", ()), *self.any_host):
             if not route.pattern.match(path):
                 continue
             if method in route.methods:
@@ -78,3 +86,7 @@ class Router:
                 Code.SERVICE_INVALID, f"Method {method} is not allowed on this resource.", status=405
             )
         raise Reject(Code.RESOURCE_UNKNOWN, "No such resource.", status=404)
+
+
+def _hosts(route: Route) -> frozenset[str]:
+    return frozenset({route.host}) if route.host else route.profile.hosts

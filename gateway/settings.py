@@ -121,6 +121,13 @@ class UpstreamSettings:
     max_response_bytes: int = doc(
         "Largest core response body accepted (502 above).", default=16 * MIB, minimum=1
     )
+    ca: Path | None = doc(
+        "PEM CA bundle that signs an https:// core's certificate (default: system).", default=None
+    )
+    client_cert: Path | None = doc(
+        "PEM certificate the gateway presents to the core (mTLS to the core).", default=None
+    )
+    client_key: Path | None = doc("PEM private key of client-cert.", default=None)
 
     def __post_init__(self) -> None:
         if self.url != BUILTIN_SANDBOX and not self.url.startswith(("http://", "https://")):
@@ -160,9 +167,13 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    upstreams: dict[str, UpstreamSettings] = doc(
+        "Further cores by name, chosen by a policy file's profile (upstream: NAME).", factory=dict
+    )
     store: StoreSettings = field(default_factory=StoreSettings)
-    policies: Path = doc(
-        "Directory of policy YAML files (routes and their policies).", default=Path("policies/berlin-group")
+    policies: list[Path] | Path = doc(
+        "Directory (or list of directories) of policy YAML files: routes, profiles and policies.",
+        default=Path("policies/berlin-group"),
     )
     dev_pki: Path = doc("Where the embedded default keeps its dev PKI.", default=Path("certs/dev"))
     max_body_bytes: int = doc("Largest request body accepted (413 above).", default=MIB, minimum=0)

@@ -26,6 +26,8 @@ class UpstreamRequest:
     target: str
     headers: CIMultiDict[str]
     body: bytes
+    connect_timeout_s: float | None = None  # per-route overrides of the core's defaults
+    total_timeout_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class HttpUpstream:
                 headers=request.headers,
                 data=request.body if request.body or request.method in ("POST", "PUT", "PATCH") else None,
                 allow_redirects=False,
+                timeout=self._timeout(request),
             ) as response:
                 body = await self._read_bounded(response)
                 return UpstreamResponse(response.status, response.headers, body)
@@ -101,6 +104,14 @@ class HttpUpstream:
             raise Reject(Code.GATEWAY_TIMEOUT, "The bank system did not answer in time.") from e
         except (aiohttp.ClientError, ValueError) as e:
             raise Reject(Code.BAD_GATEWAY, "The bank system could not be reached or answered badly.") from e
+
+    def _timeout(self, request: UpstreamRequest) -> aiohttp.ClientTimeout:
+        if request.connect_timeout_s is None and request.total_timeout_s is None:
+            return self.timeout
+        return aiohttp.ClientTimeout(
+            total=request.total_timeout_s or self.config.total_timeout_s,
+            sock_connect=request.connect_timeout_s or self.config.connect_timeout_s,
+        )
 
     async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_response_bytes

@@ -37,7 +37,7 @@ class CompiledOperation:
     method: str
     path: str
     operation_id: str
-    headers: tuple[tuple[str, ParamCheck], ...]
+    headers: tuple[tuple[str, str, bool, ParamCheck], ...]  # (name, lower-case name, required, check)
     query: Mapping[str, ParamCheck]
     path_params: Mapping[str, ParamCheck]
     body: Validator | None
@@ -46,8 +46,10 @@ class CompiledOperation:
     max_depth: int
 
     def check_headers(self, headers: MultiMapping[str]) -> None:
-        for name, check in self.headers:
-            check(headers.getall(name, []))
+        present = {name.lower() for name in headers}
+        for name, lower, required, check in self.headers:
+            if required or lower in present:
+                check(headers.getall(name, []))
 
     def check_query(self, params: MultiMapping[str], *, reject_unknown: bool = False) -> None:
         for name, check in self.query.items():
@@ -86,11 +88,12 @@ def compile_operation(
     by_location: dict[str, dict[str, ParamCheck]] = {"header": {}, "query": {}, "path": {}, "cookie": {}}
     for param in operation.parameters:
         by_location[param.location][param.name] = _param_check(param, compiler)
+    required = {p.name for p in operation.parameters if p.location == "header" and p.required}
     return CompiledOperation(
         method=operation.method,
         path=operation.path,
         operation_id=operation.operation_id,
-        headers=tuple(by_location["header"].items()),
+        headers=tuple((n, n.lower(), n in required, check) for n, check in by_location["header"].items()),
         query=by_location["query"],
         path_params=by_location["path"],
         body=compiler.compile(operation.body_schema) if operation.body_schema is not None else None,

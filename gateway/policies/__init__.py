@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from gateway.policies.accept import AcceptPolicy
 from gateway.policies.access_frequency import AccessFrequencyPolicy
 from gateway.policies.api_key import ApiKeyPolicy
 from gateway.policies.base import Bound, FailMode, Mode, Policy, PolicyType
@@ -23,6 +24,7 @@ from gateway.policies.tpp_role import TppRolePolicy
 from gateway.policies.tpp_status import TppStatusPolicy
 
 _TYPES: tuple[PolicyType, ...] = (
+    AcceptPolicy,
     RequestIdPolicy,
     TppStatusPolicy,
     TppRolePolicy,
