@@ -120,7 +120,7 @@ class IdentityService:
             cert = x509.load_der_x509_certificate(der)
             chain = [x509.load_der_x509_certificate(c) for c in presented]
             validated = self.validator.validate(cert, chain, qc_type=self.qc_type, now=now)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             return _Entry(_invalid("the certificate cannot be parsed"), now + NEGATIVE_TTL_S)
         except Reject as reject:
             return _Entry(reject, now + NEGATIVE_TTL_S)

@@ -294,6 +294,9 @@ async def test_metrics_count_forwarded_and_rejected_requests(
         plain.get(f"http://127.0.0.1:{gateway.metrics_port}/metrics") as r,
     ):
         text = await r.text()
-    forwarded = 'method="GET",outcome="forwarded",profile="berlin-group",route="ais-account-list",service="AIS",status="200"'
+    forwarded = (
+        'method="GET",outcome="forwarded",profile="berlin-group",'
+        'route="ais-account-list",service="AIS",status="200"'
+    )
     assert f"psd2gw_requests_total{{{forwarded}}} 1.0" in text
     assert 'psd2gw_policy_rejections_total{code="FORMAT_ERROR",mode="enforce",rule="request-id"} 1.0' in text

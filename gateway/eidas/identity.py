@@ -87,8 +87,8 @@ def identity_from_der(der: bytes, *, strict: bool = False) -> TppIdentity:
     """Parse a DER certificate; any complaint from cryptography becomes a ``CertificateParseError``."""
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError as e:
-        raise CertificateParseError(f"not a DER X.509 certificate: {e}") from e
+    except (ValueError, x509.InvalidVersion) as e:  # InvalidVersion is not a ValueError
+        raise CertificateParseError("not a DER X.509 certificate") from e
     return identity_from_certificate(cert, strict=strict)
 
 

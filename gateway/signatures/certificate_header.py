@@ -67,7 +67,7 @@ def decode_certificate_header(value: str | None) -> x509.Certificate:
         value = unquote(value)
     try:
         return x509.load_der_x509_certificate(_der(value))
-    except ValueError as e:
+    except (ValueError, x509.InvalidVersion) as e:  # InvalidVersion is not a ValueError
         raise _malformed("is not a DER X.509 certificate") from e
 
 
