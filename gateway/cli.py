@@ -14,7 +14,9 @@ from gateway.eidas.cli import add_certs_parser, run_certs
 from gateway.errors import GatewayError
 from gateway.log import configure_logging, get_logger
 from gateway.policyset import load_policy_set
+from gateway.report.cli import add_report_parser
 from gateway.settings import load_settings
+from gateway.signatures.cli import add_sign_parser, run_sign
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_certs_parser(commands)
     commands.choices["certs"].set_defaults(handler=run_certs)
+    add_sign_parser(commands)
+    commands.choices["sign"].set_defaults(handler=run_sign)
+    add_report_parser(commands)
     return parser
 
 

@@ -120,10 +120,10 @@ class IdentityService:
             cert = x509.load_der_x509_certificate(der)
             chain = [x509.load_der_x509_certificate(c) for c in presented]
             validated = self.validator.validate(cert, chain, qc_type=self.qc_type, now=now)
-        except (ValueError, x509.InvalidVersion):
-            return _Entry(_invalid("the certificate cannot be parsed"), now + NEGATIVE_TTL_S)
         except Reject as reject:
             return _Entry(reject, now + NEGATIVE_TTL_S)
+        except Exception:  # untrusted DER: whatever cryptography raises, the answer is the same
+            return _Entry(_invalid("the certificate cannot be parsed"), now + NEGATIVE_TTL_S)
         valid_until = min(now + self.cache_ttl_s, cert.not_valid_after_utc.timestamp())
         status: RevocationStatus = "not-checked"
         if self.revocation is not None:

@@ -96,10 +96,12 @@ def identity_from_certificate(cert: x509.Certificate, *, strict: bool = False) -
     """The TPP identity a PSD2 certificate asserts, or ``CertificateParseError`` saying what is missing."""
     try:
         return _identity(cert, strict)
-    except (ValueError, x509.DuplicateExtension) as e:
+    except (ValueError, TypeError, x509.DuplicateExtension, x509.InvalidVersion) as e:
+        # cryptography parses lazily: a malformed name or extension surfaces on first access,
+        # as ValueError or (for mistyped attribute values) TypeError.
         if isinstance(e, CertificateParseError):
             raise
-        raise CertificateParseError(f"unreadable certificate: {e}") from e
+        raise CertificateParseError("unreadable certificate") from e
 
 
 def _identity(cert: x509.Certificate, strict: bool) -> TppIdentity:

@@ -1,0 +1,269 @@
+"""Benchmark the gateway against a naive aiohttp proxy, nginx and the bare core, on loopback.
+
+    python bench/run.py [--quick] [--runs 5] [--duration 3] [--skip-two-workers] [--skip-profile]
+
+Writes ``bench/results/latest.json`` (every run) and ``bench/results/latest.md`` (the tables),
+and prints the tables and the targets. See bench/README.md for what is measured and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import fleet
+import material
+import phases
+import pool
+import redis_state
+import report
+from fleet import LABELS
+from load import read_pool
+from measure import Load
+from procs import BENCH, Server
+
+RESULTS = BENCH / "results"
+STARTED = time.monotonic()
+
+
+def log(text: str) -> None:
+    print(f"[{time.monotonic() - STARTED:6.1f}s] {text}", flush=True)
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 run of 2 s per configuration, smaller pool")
+    parser.add_argument("--runs", type=int, default=5, help="runs per configuration (medians reported)")
+    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
+    parser.add_argument("--pool", type=int, default=30_000, help="sealed requests (distinct X-Request-IDs)")
+    parser.add_argument("--state-size", type=int, default=100_000, help="TPPs pre-filled in Redis")
+    parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument("--skip-two-workers", action="store_true")
+    parser.add_argument("--skip-profile", action="store_true")
+    parser.add_argument("--skip-state", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.duration, args.pool = 1, 2.0, min(args.pool, 12_000)
+        args.profile_seconds = min(args.profile_seconds, 4.0)
+    return args
+
+
+def machine() -> dict[str, Any]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "nginx": shutil.which("nginx") is not None,
+    }
+
+
+def setup(args: argparse.Namespace, work: Path, redis: redis_state.RedisServer) -> phases.Bench:
+    m = material.create(work)
+    started = time.perf_counter()
+    pool_path = pool.build(m, args.pool, work / "pool.bin")
+    log(f"sealed {args.pool:,} requests in {time.perf_counter() - started:.1f} s")
+    two = (os.cpu_count() or 1) >= 2
+    server_cpus, side_cpus = ({1}, {0}) if two else (None, None)
+    redis.start()
+    redis_proc = Server("redis", redis.proc, redis.dir / "server.log")  # type: ignore[arg-type]
+    if side_cpus:
+        redis_proc.pin(side_cpus)
+    load = Load(
+        pool_path,
+        args.connections,
+        args.duration,
+        args.warmup,
+        args.gen_procs,
+        side_cpus,
+        (str(m.qwac_cert), str(m.qwac_key), str(m.trust)),
+    )
+    core, core_port = fleet.start_core(work, side_cpus)
+    return phases.Bench(
+        m,
+        load,
+        redis_state.request_ids(read_pool(pool_path)),
+        redis_proc,
+        redis.client(),
+        redis.url,
+        core,
+        core_port,
+        args.runs,
+        server_cpus,
+        side_cpus,
+        log,
+    )
+
+
+def run_all(args: argparse.Namespace, b: phases.Bench, results: dict[str, Any]) -> None:
+    log("core selection (each core alone on the server core, plain HTTP)")
+    results["core_selection"] = phases.core_selection(b, args.duration)
+    log(f"1 worker: {args.runs} interleaved runs of {args.duration} s per configuration")
+    targets = phases.start_one_worker(b)
+    by_key = {t.key: t for t in targets}
+    try:
+        one = phases.summarised(b.interleaved(targets, args.runs))
+        results["one_worker"] = one
+        rate = 0.25 * one["a"]["rps"]
+        log(f"open loop at {rate:,.0f} req/s")
+        open_runs = b.interleaved(targets, max(1, (args.runs + 1) // 2), rate=rate)
+        results["open_loop"] = {"rate": round(rate), **phases.summarised(open_runs)}
+        if not args.skip_profile:
+            log(f"profile of (a) under closed-loop load ({args.profile_seconds:.0f} s, py-spy)")
+            results["profile"] = phases.profile(b, by_key["a"], args.profile_seconds, RESULTS)
+        if not args.skip_state:
+            log(f"state size: {args.state_size:,} TPPs in Redis")
+            results["state_size"] = phases.state_size(b, by_key["a"], args.state_size)
+            b.redis_client.flushall()
+    finally:
+        for target in targets:
+            if target.key != "e":
+                target.stop()
+    if not args.skip_two_workers:
+        log("2 workers (one per core; generator, core and Redis share both cores)")
+        two = phases.summarised(phases.two_workers(b, nginx_too="d" in by_key))
+        results["two_workers"] = two
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    one, out = results["one_worker"], []
+    a, c = one["a"], one["c"]
+    out.append(
+        {
+            "target": "full chain >= 1.0x naive proxy (1 worker)",
+            "value": a["x_naive"],
+            "met": a["x_naive"] >= 1.0,
+        }
+    )
+    two = results.get("two_workers")
+    if two:
+        out.append(
+            {
+                "target": "full chain >= 1.0x naive proxy (2 workers)",
+                "value": two["a"]["x_naive"],
+                "met": two["a"]["x_naive"] >= 1.0,
+            }
+        )
+        scale = two["a"]["rps"] / a["rps"]
+        out.append(
+            {
+                "target": "2 workers >= 1.8x 1 worker (full chain)",
+                "value": round(scale, 2),
+                "met": scale >= 1.8,
+            }
+        )
+        naive_scale = two["c"]["rps"] / c["rps"]
+        out.append(
+            {
+                "target": "(reference) naive proxy 2 workers / 1 worker",
+                "value": round(naive_scale, 2),
+                "met": None,
+            }
+        )
+    ol = results["open_loop"]
+    added = ol["a"]["p99_ms"] - ol["e"]["p99_ms"]
+    out.append(
+        {"target": "gateway-added p99 <= 1 ms at 25% load", "value": round(added, 3), "met": added <= 1.0}
+    )
+    out.append(
+        {"target": "full chain <= 110 µs CPU/request", "value": a["cpu_us"], "met": a["cpu_us"] <= 110}
+    )
+    state = results.get("state_size")
+    if state:
+        growth = state["a"]["rss_mib"] - a["rss_mib"]
+        cpu_ratio = state["a"]["cpu_us"] / a["cpu_us"]
+        out.append(
+            {
+                "target": "RSS per worker flat under 100k-TPP state (MiB growth)",
+                "value": round(growth, 1),
+                "met": growth <= 5.0,
+            }
+        )
+        out.append(
+            {
+                "target": "CPU/request with state / without",
+                "value": round(cpu_ratio, 2),
+                "met": cpu_ratio <= 1.1,
+            }
+        )
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = ["## 1 worker (closed loop, 32 connections)", report.table(results["one_worker"], LABELS, 1)]
+    ol = dict(results["open_loop"])
+    rate = ol.pop("rate")
+    parts += ["## Open loop", report.open_loop_table(ol, LABELS, rate)]
+    if "two_workers" in results:
+        parts += ["## 2 workers", report.table(results["two_workers"], LABELS, 2)]
+    if "state_size" in results:
+        s = results["state_size"]
+        parts += [
+            f"## State size: {s['tpps']:,} TPPs, {s['keys']:,} keys, Redis {s['redis_used_mib']} MiB",
+            report.table({"a": s["a"]}, LABELS, 1),
+        ]
+    parts += ["## Targets"] + [
+        f"- {t['target']}: {t['value']} -> {'met' if t['met'] else 'MISSED' if t['met'] is False else 'info'}"
+        for t in results["targets"]
+    ]
+    one = results["one_worker"]
+    gen = one.get("d", one["c"])
+    parts += [
+        f"Generator: {gen['gen_cpu_us']:.0f} µs CPU/request against ({'d' if 'd' in one else 'c'}) "
+        f"-> ceiling ~{1e6 / max(gen['gen_cpu_us'], 1):,.0f} req/s per generator process "
+        f"(its core {gen['gen_util']:.0%} busy)."
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    args = parse()
+    work = Path(tempfile.mkdtemp(prefix="psd2-bench-"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+    redis = redis_state.RedisServer()
+    bench = None
+    try:
+        bench = setup(args, work, redis)
+        run_all(args, bench, results)
+    finally:
+        if bench is not None:
+            bench.core.stop()
+        redis.close()
+        shutil.rmtree(work, ignore_errors=True)
+    results["targets"] = targets(results)
+    results["elapsed_s"] = round(time.monotonic() - STARTED, 1)
+    args.out.write_text(json.dumps(results, indent=1, default=str))
+    text = render(results)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    log(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
