@@ -6,8 +6,6 @@ closed in pairs (cleanup contexts), so a test can start and stop a whole gateway
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -16,7 +14,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.audit import AuditLog
-from gateway.config import ConfigError
 from gateway.consents import ConsentLedger
 from gateway.cores import Cores, check_profiles_have_cores, open_cores
 from gateway.eidas.devpki import ensure_dev_pki
@@ -25,10 +22,10 @@ from gateway.identity_setup import IdentityComponents, build_identity
 from gateway.listener import serve
 from gateway.log import get_logger
 from gateway.metrics import Metrics, RevocationCollector
-from gateway.ops import metrics_app
+from gateway.ops import Health, metrics_app
 from gateway.pipeline import Pipeline
 from gateway.policyset import PolicySet, load_policy_set
-from gateway.registry import RegistryHolder
+from gateway.reload import Reloader, watch_files
 from gateway.services import Services
 from gateway.settings import Settings, TlsSettings
 from gateway.store import open_store
@@ -76,7 +73,6 @@ def build_app(
     app.cleanup_ctx.append(_close_on_cleanup)
     if audit is not None:
         app.on_cleanup.append(lambda _app: _close_audit(audit))
-    app.cleanup_ctx.append(_watch_registry(identity.registry, metrics))
     if revocation is not None:
         app.cleanup_ctx.append(_run_revocation(revocation))
     return app
@@ -103,34 +99,6 @@ async def _close_on_cleanup(app: web.Application) -> AsyncIterator[None]:
     await app[STORE].close()
 
 
-def _watch_registry(
-    registry: RegistryHolder, metrics: Metrics, interval_s: float = 2.0
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Reload the TPP registry when its file changes; an invalid file keeps the old registry."""
-
-    async def watch() -> None:
-        log = get_logger()
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                if registry.reload_if_changed():
-                    metrics.reloads.labels("registry", "success").inc()
-                    log.info("registry_reloaded", source=registry.current.source)
-            except ConfigError as e:
-                metrics.reloads.labels("registry", "failure").inc()
-                log.error("registry_reload_refused", error=str(e))
-
-    async def context(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(watch()) if registry.path is not None else None
-        yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    return context
-
-
 @dataclass
 class RunningGateway:
     """A started gateway; its cores (and a built-in sandbox core) close with the app."""
@@ -140,6 +108,16 @@ class RunningGateway:
     metrics_port: int | None
     runners: list[web.BaseRunner]
     cores: Cores
+    reloader: Reloader
+    health: Health
+
+    def reload(self) -> bool:
+        return self.reloader.reload()
+
+    async def drain(self) -> None:
+        """SIGTERM: not ready at once, stop accepting, let in-flight requests finish, then close."""
+        self.health.ready = False
+        await self.close()
 
     @property
     def url(self) -> str:
@@ -184,6 +162,7 @@ async def start_gateway(
         revocation = RevocationChecker(settings.identity.revocation, store, clock=clock)
         metrics.registry.register(RevocationCollector(revocation.stats))
     identity = build_identity(settings, revocation, metrics, clock)
+    health = Health()
     app = build_app(
         settings,
         policy_set,
@@ -194,6 +173,8 @@ async def start_gateway(
         revocation=revocation,
         clock=clock,
     )
+    reloader = Reloader(settings, app[PIPELINE], identity, cores, metrics)
+    app.cleanup_ctx.append(watch_files(reloader, settings.lifecycle.watch_interval_s))
     runner, port = await serve(
         app,
         settings.listen.host,
@@ -201,12 +182,14 @@ async def start_gateway(
         ssl_context=ssl_context,
         handshake_timeout_s=settings.tls.handshake_timeout_s,
         backlog=settings.listen.backlog,
+        shutdown_timeout_s=settings.lifecycle.drain_timeout_s,
+        reuse_port=settings.lifecycle.workers > 1,
     )
     runners: list[web.BaseRunner] = [runner]
     metrics_port = None
     if settings.metrics.enabled:
         ops_runner, metrics_port = await serve(
-            metrics_app(metrics, store), settings.metrics.host, settings.metrics.port
+            metrics_app(metrics, store, health), settings.metrics.host, settings.metrics.port
         )
         runners.append(ops_runner)
     log.info(
@@ -218,7 +201,8 @@ async def start_gateway(
         store=settings.store.url.split("@")[-1],
         settings=settings.source,
     )
-    return RunningGateway(settings, port, metrics_port, runners, cores)
+    health.ready = True
+    return RunningGateway(settings, port, metrics_port, runners, cores, reloader, health)
 
 
 def _with_dev_pki(settings: Settings, log: Any) -> Settings:

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from gateway.eidas.cli import add_certs_parser, run_certs
@@ -15,7 +16,7 @@ from gateway.errors import GatewayError
 from gateway.log import configure_logging, get_logger
 from gateway.policyset import load_policy_set
 from gateway.report.cli import add_report_parser
-from gateway.settings import load_settings
+from gateway.settings import Settings, load_settings
 from gateway.signatures.cli import add_sign_parser, run_sign
 
 
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the gateway (embedded dev default when nothing is configured)")
     run.add_argument("--config", type=Path, default=_env_path("PSD2GW_CONFIG"), help="settings YAML file")
+    run.add_argument(
+        "--workers", type=int, default=None, help="processes sharing the port (lifecycle.workers)"
+    )
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check-config", help="validate settings and the policy set, then exit")
@@ -71,26 +75,33 @@ def _env_path(name: str) -> Path | None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    if args.workers is not None:
+        settings = replace(settings, lifecycle=replace(settings.lifecycle, workers=args.workers))
     configure_logging(settings.log_level)
-    _install_uvloop()
-    asyncio.run(_serve_until_signalled(settings))
+    if settings.lifecycle.workers > 1:
+        from gateway.workers import run_workers
+
+        return run_workers(settings)
+    install_uvloop()
+    asyncio.run(serve_until_signalled(settings))
     return 0
 
 
-async def _serve_until_signalled(settings: object) -> None:
+async def serve_until_signalled(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT (drain, then exit); SIGHUP reloads policies, registry, trust."""
     from gateway.app import start_gateway  # imported late: keeps `certs` and `policies` light
-    from gateway.settings import Settings
 
-    assert isinstance(settings, Settings)
     gateway = await start_gateway(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
     print(f"psd2-gateway listening on {gateway.url} (metrics on port {gateway.metrics_port})", flush=True)
     await stop.wait()
-    get_logger().info("gateway_stopping")
-    await gateway.close()
+    get_logger().info("gateway_draining", timeout_s=settings.lifecycle.drain_timeout_s)
+    await gateway.drain()
+    get_logger().info("gateway_stopped")
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -121,7 +132,7 @@ def _sandbox_core(args: argparse.Namespace) -> int:
     return 0
 
 
-def _install_uvloop() -> None:
+def install_uvloop() -> None:
     try:
         import uvloop
     except ImportError:

@@ -26,8 +26,9 @@ class TlsSite(web.TCPSite):
         handshake_timeout_s: float,
         ssl_context: ssl.SSLContext,
         backlog: int,
+        reuse_port: bool = False,
     ) -> None:
-        super().__init__(runner, host, port, ssl_context=ssl_context, backlog=backlog)
+        super().__init__(runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port)
         self._handshake_timeout_s = handshake_timeout_s
 
     async def start(self) -> None:
@@ -56,13 +57,19 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
     handshake_timeout_s: float = 10.0,
     backlog: int = 1024,
+    shutdown_timeout_s: float = 20.0,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, int]:
-    """Start ``app`` on ``host:port`` (0 = any free port); returns its runner and the bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    """Start ``app`` on ``host:port`` (0 = any free port); returns its runner and the bound port.
+
+    ``shutdown_timeout_s`` is the drain: on cleanup the listener closes first, then in-flight
+    requests get this long to finish. ``reuse_port`` lets several worker processes share a port.
+    """
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s)
     await runner.setup()
     site: web.TCPSite
     if ssl_context is None:
-        site = web.TCPSite(runner, host, port, backlog=backlog)
+        site = web.TCPSite(runner, host, port, backlog=backlog, reuse_port=reuse_port)
     else:
         site = TlsSite(
             runner,
@@ -71,6 +78,7 @@ async def serve(
             handshake_timeout_s=handshake_timeout_s,
             ssl_context=ssl_context,
             backlog=backlog,
+            reuse_port=reuse_port,
         )
     await site.start()
     return runner, site.port

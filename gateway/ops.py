@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -9,7 +11,16 @@ from gateway.metrics import Metrics
 from gateway.store.base import Store, StoreUnavailable
 
 
-def metrics_app(metrics: Metrics, store: Store) -> web.Application:
+@dataclass
+class Health:
+    """Readiness the operator listener reports: false before start and from SIGTERM on."""
+
+    ready: bool = False
+
+
+def metrics_app(metrics: Metrics, store: Store, health: Health | None = None) -> web.Application:
+    health = health or Health(ready=True)
+
     async def scrape(_: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -18,6 +29,8 @@ def metrics_app(metrics: Metrics, store: Store) -> web.Application:
         return web.json_response({"status": "alive"})
 
     async def readyz(_: web.Request) -> web.Response:
+        if not health.ready:
+            return web.json_response({"status": "not ready", "reason": "starting or draining"}, status=503)
         try:
             await store.ping()
         except StoreUnavailable:

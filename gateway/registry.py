@@ -99,10 +99,13 @@ class RegistryHolder:
         self.current = load_registry(path) if path is not None else Registry()
         self._mtime = self._stat()
 
-    def reload_if_changed(self) -> bool:
+    def changed(self) -> bool:
+        return self.path is not None and self._stat() != self._mtime
+
+    def reload_if_changed(self, *, force: bool = False) -> bool:
         """Reload when the file changed; raises ConfigError (old registry kept) when it is invalid."""
         mtime = self._stat()
-        if self.path is None or mtime == self._mtime:
+        if self.path is None or (mtime == self._mtime and not force):
             return False
         self._mtime = mtime
         self.current = load_registry(self.path)

@@ -153,6 +153,19 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class LifecycleSettings:
+    drain_timeout_s: float = doc(
+        "On SIGTERM, how long in-flight requests may take to finish.", default=20.0, minimum=0
+    )
+    watch_interval_s: float = doc(
+        "How often policy and registry files are checked for changes.", default=2.0, minimum=0.1
+    )
+    workers: int = doc(
+        "Gateway processes sharing the listening port (SO_REUSEPORT).", default=1, minimum=1, maximum=64
+    )
+
+
+@dataclass(frozen=True)
 class AuditSettings:
     path: Path | None = doc(
         "JSON-lines file of sealed-request audit records (none: no audit trail).", default=None
@@ -165,6 +178,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     upstreams: dict[str, UpstreamSettings] = doc(

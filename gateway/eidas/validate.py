@@ -66,6 +66,14 @@ class CertificateValidator:
         self.max_chain_depth = max_chain_depth
         self.ee_policy = _ee_policy(require_client_auth_eku)
 
+    def with_trust(
+        self, anchors: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate]
+    ) -> CertificateValidator:
+        """The same checks against a new trust store (a reload)."""
+        twin = CertificateValidator(anchors, intermediates, max_chain_depth=self.max_chain_depth)
+        twin.strict, twin.ee_policy = self.strict, self.ee_policy
+        return twin
+
     def validate(
         self, cert: x509.Certificate, presented: Sequence[x509.Certificate], *, qc_type: QcType, now: float
     ) -> Validated:
