@@ -46,8 +46,9 @@ async def test_sigterm_drains_in_flight_requests(
     processes.append(gateway)
     client = client_for(tpp)
     in_flight = [asyncio.create_task(get(client, f"{gateway.url}/v1/accounts")) for _ in range(20)]
-    while len(core.seen) < 20:
-        await asyncio.sleep(0.02)
+    async with asyncio.timeout(10):
+        while len(core.seen) < 20:  # noqa: ASYNC110 - polling a plain list the core appends to
+            await asyncio.sleep(0.02)
     gateway.signal(signal.SIGTERM)
     assert await asyncio.gather(*in_flight) == [200] * 20
     assert await asyncio.to_thread(gateway.wait) == 0
@@ -92,9 +93,9 @@ async def test_sighup_reloads_policies_under_load_without_failures(
     gateway.signal(signal.SIGHUP)
     await asyncio.sleep(0.5)
     assert await get(client, f"{gateway.url}/v1/accounts-renamed") == 200, "an invalid set is refused"
-    async with aiohttp.ClientSession() as plain:
-        async with plain.get(f"http://127.0.0.1:{gateway.metrics_port}/metrics") as r:
-            scrape = await r.text()
+    metrics_url = f"http://127.0.0.1:{gateway.metrics_port}/metrics"
+    async with aiohttp.ClientSession() as plain, plain.get(metrics_url) as r:
+        scrape = await r.text()
     assert 'psd2gw_config_reloads_total{result="failure",what="policies"} 1.0' in scrape
 
 
