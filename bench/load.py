@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import resource
 import ssl
 import struct
 import time
@@ -132,10 +133,11 @@ class Recorder:
             self.lat_us.append((done - sent) * 1e6)
             self.sched_us.append((done - due) * 1e6)
 
-    def summary(self, exhausted: bool) -> dict[str, object]:
+    def summary(self, exhausted: bool, cpu_s: float) -> dict[str, object]:
         end = self.window_end if not exhausted else min(self.window_end, self.last_done)
         return {
             "total": self.total,
+            "cpu_s": cpu_s,
             "measured": self.measured,
             "window_s": max(end - self.window_start, 1e-9),
             "errors": self.errors,
@@ -240,6 +242,7 @@ async def generate(args: argparse.Namespace) -> dict[str, object]:
     conns = await connect(args)
     if args.start_at:
         await asyncio.sleep(max(0.0, args.start_at - time.time()))
+    cpu_before = _cpu_s()
     start = time.perf_counter()
     rec = Recorder(start + args.warmup, start + args.warmup + args.duration)
     if args.rate:
@@ -249,7 +252,12 @@ async def generate(args: argparse.Namespace) -> dict[str, object]:
     for conn in conns:
         if conn.transport is not None:
             conn.transport.close()
-    return rec.summary(source.exhausted)
+    return rec.summary(source.exhausted, _cpu_s() - cpu_before)
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

@@ -130,7 +130,8 @@ tls:
   key: {m.server_key}
   client-ca: {m.trust}
 upstream: {{url: "{core_url}", max-connections: 256}}
-store: {{url: "{store_url}"}}
+# budget-ms: a saturated worker's own queueing counts against the store budget (see README).
+store: {{url: "{store_url}", budget-ms: 1000}}
 metrics: {{enabled: true, host: 127.0.0.1, port: 0}}
 policies: {policy_dir}
 log-level: info

@@ -37,7 +37,7 @@ class Run:
     p999_ms: float
     cpu_us: float  # server processes' CPU per request (all requests of the run, warm-up included)
     rss_mib: list[float]
-    gen_cpu_us: float
+    gen_cpu_us: float  # the generator's own CPU while sending, per request
     gen_util: float  # generator CPU seconds / loaded seconds (1.0 = one core busy)
     non_2xx: int
     errors: int
@@ -75,7 +75,6 @@ def run_load(
 ) -> Run:
     """Drive ``ports`` with ``load``; CPU is read from ``servers`` (and ``side``) around the run."""
     start_at = time.time() + 0.8
-    gen_before = _children_cpu()
     before = sum(s.cpu() for s in servers)
     side_before = {name: s.cpu() for name, s in side.items()}
     gens = [
@@ -92,15 +91,9 @@ def run_load(
         if gen.returncode != 0:
             raise RuntimeError(f"load generator failed ({gen.returncode}) against ports {ports}")
         outputs.append(json.loads(out))
-    gen_cpu = _children_cpu() - gen_before
+    gen_cpu = sum(float(o["cpu_s"]) for o in outputs)  # type: ignore[arg-type]
     cpu = sum(s.cpu() for s in servers) - before
     return _combine(outputs, cpu, gen_cpu, load.duration_s + load.warmup_s, servers, side, side_before)
-
-
-def _children_cpu() -> float:
-    """CPU seconds of all reaped child processes so far (the generators, once they have exited)."""
-    times = os.times()
-    return times.children_user + times.children_system
 
 
 def _combine(

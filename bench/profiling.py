@@ -44,9 +44,16 @@ def _name(frame: str) -> str:
     return f"{match.group('func')} ({file})"
 
 
+def _package(name: str) -> str:
+    """``func (aiohttp/web_protocol.py)`` -> ``aiohttp``; the event loop's C code shows as asyncio."""
+    path = name.rpartition("(")[2].rstrip(")")
+    return path.split("/", 1)[0].removesuffix(".py") if "/" in path else path.removesuffix(".py")
+
+
 def summarise(raw: Path, top: int = 25) -> dict[str, object]:
     """Self and inclusive shares (percent of samples) of the hottest functions."""
     own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
@@ -59,18 +66,22 @@ def summarise(raw: Path, top: int = 25) -> dict[str, object]:
             continue
         total += count
         own[frames[-1]] += count
+        packages[_package(frames[-1])] += count
         for name in set(frames):
             inclusive[name] += count
     share = 100.0 / max(total, 1)
     return {
         "samples": total,
+        "self_by_package": [(name, round(n * share, 1)) for name, n in packages.most_common()],
         "self": [(name, round(n * share, 1)) for name, n in own.most_common(top)],
         "inclusive": [(name, round(n * share, 1)) for name, n in inclusive.most_common(top * 2)],
     }
 
 
 def render(summary: dict[str, object]) -> str:
-    lines = [f"samples: {summary['samples']}", "", "self time (% of samples):"]
+    lines = [f"samples: {summary['samples']}", "", "self time by package (% of samples):"]
+    lines += [f"  {pct:5.1f}  {name}" for name, pct in summary["self_by_package"]]  # type: ignore[attr-defined]
+    lines += ["", "self time (% of samples):"]
     lines += [f"  {pct:5.1f}  {name}" for name, pct in summary["self"]]  # type: ignore[attr-defined]
     lines += ["", "inclusive time (% of samples):"]
     lines += [f"  {pct:5.1f}  {name}" for name, pct in summary["inclusive"]]  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import awake
 import fleet
 import material
 import phases
@@ -47,9 +48,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
-    parser.add_argument("--pool", type=int, default=30_000, help="sealed requests (distinct X-Request-IDs)")
+    parser.add_argument("--pool", type=int, default=20_000, help="sealed requests (distinct X-Request-IDs)")
     parser.add_argument("--state-size", type=int, default=100_000, help="TPPs pre-filled in Redis")
     parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--idle-cpus", action="store_true", help="open loop without SCHED_IDLE spinners (see awake.py)"
+    )
     parser.add_argument("--skip-two-workers", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
     parser.add_argument("--skip-state", action="store_true")
@@ -127,7 +131,8 @@ def run_all(args: argparse.Namespace, b: phases.Bench, results: dict[str, Any]) 
         results["one_worker"] = one
         rate = 0.25 * one["a"]["rps"]
         log(f"open loop at {rate:,.0f} req/s")
-        open_runs = b.interleaved(targets, max(1, (args.runs + 1) // 2), rate=rate)
+        with awake.cpus_awake(not args.idle_cpus):
+            open_runs = b.interleaved(targets, max(1, (args.runs + 1) // 2), rate=rate)
         results["open_loop"] = {"rate": round(rate), **phases.summarised(open_runs)}
         if not args.skip_profile:
             log(f"profile of (a) under closed-loop load ({args.profile_seconds:.0f} s, py-spy)")

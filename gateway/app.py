@@ -25,6 +25,7 @@ from gateway.metrics import Metrics, RevocationCollector
 from gateway.ops import Health, metrics_app
 from gateway.pipeline import Pipeline
 from gateway.policyset import PolicySet, load_policy_set
+from gateway.redact import KeyedHasher
 from gateway.reload import Reloader, watch_files
 from gateway.services import Services
 from gateway.settings import Settings, TlsSettings
@@ -56,6 +57,7 @@ def build_app(
         caller=identity.caller,
         consents=ConsentLedger(store, clock),
         services=Services(identity.seals, audit),
+        hasher=KeyedHasher(settings.log_hash_key),
         forwarding=identity.forwarding,
         router=policy_set.router,
         upstreams=cores.upstreams,

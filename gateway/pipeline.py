@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from gateway import render
 from gateway.caller import CallerIdentifier
@@ -28,6 +26,8 @@ from gateway.forwarding import IdentityForwarding
 from gateway.headers import request_headers_for_core, response_headers_for_tpp
 from gateway.metrics import Metrics
 from gateway.profiles import DEFAULT_PROFILE, Profile
+from gateway.recording import Recorder, Result
+from gateway.redact import KeyedHasher
 from gateway.routes import Router
 from gateway.services import Services
 from gateway.store.base import Store
@@ -38,16 +38,6 @@ from gateway.upstream import Upstream, UpstreamRequest, UpstreamResponse
 _BODY_CHUNK = 64 * 1024
 _NO_TARGET = Target("", "")
 _UPSTREAM_CODES = (Code.BAD_GATEWAY, Code.GATEWAY_TIMEOUT)
-
-
-@dataclass(slots=True)
-class Result:
-    status: int
-    headers: CIMultiDict[str]
-    body: bytes
-    outcome: str
-    reject: Reject | None = None
-    upstream_seconds: float = 0.0
 
 
 class Pipeline:
@@ -64,7 +54,9 @@ class Pipeline:
         consents: ConsentLedger,
         services: Services,
         clock: Callable[[], float] = time.time,
+        hasher: KeyedHasher | None = None,
     ) -> None:
+        self.recorder = Recorder(metrics, log, hasher or KeyedHasher())
         self.services = services
         self.consents = consents
         self.consent_observer = ConsentObserver(consents)
@@ -100,7 +92,7 @@ class Pipeline:
             result = await self.forward(ex)
         except Reject as reject:
             result = self.rejected(ex, reject)
-        self.record(ex, result)
+        self.recorder.record(ex, result)
         return web.Response(status=result.status, headers=result.headers, body=result.body)
 
     def _count_store_error(self, decision: str) -> None:
@@ -165,41 +157,6 @@ class Pipeline:
         headers = render.error_headers(reject, ex.response_headers, profile.dialect)
         profile.response_headers.echo_into(headers, ex)
         return Result(reject.status, headers, render.error_body(reject, profile.dialect), outcome, reject)
-
-    def record(self, ex: Exchange, result: Result) -> None:
-        route = ex.route.name if ex.route else "none"
-        service = ex.route.service if ex.route else "OTHER"
-        elapsed = time.perf_counter() - ex.started
-        profile = ex.route.profile.name if ex.route else "none"
-        self.metrics.requests.labels(
-            profile, route, service, ex.method, result.outcome, str(result.status)
-        ).inc()
-        self.metrics.gateway_seconds.labels(service).observe(max(elapsed - result.upstream_seconds, 0.0))
-        if result.outcome == "forwarded":
-            self.metrics.upstream_seconds.labels(service).observe(result.upstream_seconds)
-        for shadow in ex.shadow_rejections:
-            self.metrics.rejections.labels(shadow.rule, "shadow", shadow.code.value).inc()
-        if result.reject is not None:
-            self.metrics.rejections.labels(
-                result.reject.rule or "gateway", "enforce", result.reject.code.value
-            ).inc()
-        self.log.info(
-            "request",
-            request_id=ex.request_id or None,
-            method=ex.method,
-            route=route,
-            profile=profile,
-            service=service,
-            tpp=ex.identity.tpp.organization_id if ex.identity else None,
-            roles=sorted(r.name for r in ex.identity.tpp.roles) if ex.identity else None,
-            outcome=result.outcome,
-            status=result.status,
-            rule=result.reject.rule if result.reject else None,
-            code=result.reject.code.value if result.reject else None,
-            shadow=[f"{r.rule}:{r.code.value}" for r in ex.shadow_rejections] or None,
-            gateway_ms=round((elapsed - result.upstream_seconds) * 1000, 3),
-            upstream_ms=round(result.upstream_seconds * 1000, 3) if result.outcome == "forwarded" else None,
-        )
 
 
 async def read_body(request: web.BaseRequest, limit: int) -> bytes:

@@ -192,6 +192,11 @@ class Settings:
     dev_pki: Path = doc("Where the embedded default keeps its dev PKI.", default=Path("certs/dev"))
     max_body_bytes: int = doc("Largest request body accepted (413 above).", default=MIB, minimum=0)
     log_level: Literal["debug", "info", "warning", "error"] = doc("Log level.", default="info")
+    log_hash_key: str = doc(
+        "Key of the keyed hashes that stand for PSU-ID, PSU-Corporate-ID and Consent-ID in logs "
+        "(set the same on every replica; empty: a random key per process).",
+        default="",
+    )
     source: str = doc("Where these settings came from (set by the loader).", default="defaults")
 
 

@@ -1,0 +1,23 @@
+"""What may appear in logs about a PSU or a consent: keyed hashes, never the values.
+
+PSU-ID, PSU-Corporate-ID and Consent-ID identify people and their consents; logs keep only
+HMAC-SHA256(key, value), truncated, so an SRE can follow one consent across lines and
+replicas (same key) without the log revealing it. Without a configured key a random one is
+drawn per process: joinable within the process only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+
+class KeyedHasher:
+    def __init__(self, key: str = "") -> None:
+        self.key = key.encode() if key else secrets.token_bytes(32)
+
+    def __call__(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        return hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:20]
