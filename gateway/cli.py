@@ -14,6 +14,7 @@ from pathlib import Path
 from gateway.eidas.cli import add_certs_parser, run_certs
 from gateway.errors import GatewayError
 from gateway.log import configure_logging, get_logger
+from gateway.policylint import lint
 from gateway.policyset import load_policy_set
 from gateway.report.cli import add_report_parser
 from gateway.settings import Settings, load_settings
@@ -53,7 +54,27 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate a policy set (one or more directories)"
     )
     policies_check.add_argument("directory", type=Path, nargs="+")
+    policies_check.add_argument("--quiet", action="store_true", help="print findings only")
     policies_check.set_defaults(handler=_policies_check)
+    explain = policy_commands.add_parser("explain", help="show what a policy set does with one request")
+    explain.add_argument("directory", type=Path, nargs="+")
+    explain.add_argument("--method", default="GET")
+    explain.add_argument("--path", required=True, help="path and query, e.g. /v1/accounts?withBalance=true")
+    explain.add_argument("-H", "--header", action="append", default=[], help="'Name: value' (repeatable)")
+    explain.add_argument("--body", default="", help="request body")
+    explain.add_argument("--host", default=None, help="Host the request is for (brand routing)")
+    explain.add_argument("--tpp", default="PSDBE-NBB-0123456789", help="the TPP's organizationIdentifier")
+    explain.add_argument("--roles", default="PSP_AS,PSP_PI,PSP_AI,PSP_IC", help="the TPP's PSD2 roles")
+    explain.add_argument(
+        "--consent",
+        default="",
+        help="assumed consent: recurring=,frequency=,valid-until=,sca-minutes-ago=,status=",
+    )
+    explain.add_argument(
+        "--prior", type=int, default=0, help="identical requests already made (a minute apart)"
+    )
+    explain.add_argument("--now", default=None, help="ISO-8601 time of the request (default: now)")
+    explain.set_defaults(handler=_policies_explain)
 
     sandbox = commands.add_parser("sandbox-core", help="run the built-in sandbox bank core (plain HTTP)")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -114,13 +135,45 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _policies_check(args: argparse.Namespace) -> int:
     policy_set = load_policy_set(args.directory, max_body_bytes=1024 * 1024)
-    for route in policy_set.router.routes:
-        names = ", ".join(
-            bound.name + (" (shadow)" if bound.mode == "shadow" else "") for bound in route.policies
+    if not args.quiet:
+        for route in policy_set.router.routes:
+            names = ", ".join(b.name + (" (shadow)" if b.mode == "shadow" else "") for b in route.policies)
+            methods = " ".join(sorted(route.methods))
+            print(f"{route.name}: {methods} {route.path_template} -> {names or 'no policies'}")
+    findings = lint(policy_set)
+    for finding in findings:
+        print(finding)
+    errors = sum(1 for f in findings if f.level == "error")
+    routes, files = len(policy_set.router.routes), len(policy_set.files)
+    print(f"{'ok' if not errors else 'failed'}: {routes} routes in {files} files, {len(findings)} findings")
+    return 1 if errors else 0
+
+
+def _policies_explain(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from gateway.eidas.oids import Role
+    from gateway.explain import Assumed, explain, parse_headers, parse_pairs
+
+    policy_set = load_policy_set(args.directory, max_body_bytes=1024 * 1024)
+    now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
+    try:
+        request = Assumed(
+            method=args.method.upper(),
+            path=args.path,
+            headers=parse_headers(args.header),
+            body=args.body.encode(),
+            host=args.host,
+            tpp=args.tpp,
+            roles=frozenset(Role.parse(r) for r in args.roles.split(",") if r.strip()),
+            consent=parse_pairs(args.consent),
+            prior=args.prior,
+            now_ms=int(now.timestamp() * 1000),
         )
-        methods = " ".join(sorted(route.methods))
-        print(f"{route.name}: {methods} {route.path_template} -> {names or 'no policies'}")
-    print(f"ok: {len(policy_set.router.routes)} routes in {len(policy_set.files)} files")
+    except ValueError as e:
+        print(f"psd2-gateway: {e}", file=sys.stderr)
+        return 2
+    print(asyncio.run(explain(policy_set, request)).render())
     return 0
 
 
