@@ -130,3 +130,31 @@ async def test_two_workers_share_one_redis_with_exact_quotas(
             async with plain.get(f"http://127.0.0.1:{port}/metrics") as r:
                 scraped.append(await r.text())
     assert all("psd2gw_requests_total" in text for text in scraped), "each worker serves its own metrics"
+
+
+async def test_two_workers_count_access_frequency_exactly(
+    core: RecordingCore,
+    client_for: Any,
+    pki: TestPki,
+    tpp: Pem,
+    tmp_path: Path,
+    processes: list[GatewayProcess],
+    redis_url: str,
+) -> None:
+    """50 concurrent unattended reads on one consent over two processes: exactly 4 pass."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "routes.yaml").write_text(
+        "routes:\n  - name: accounts\n    path: /v1/accounts/**\n    policies:\n"
+        "      - access-frequency: {max-per-day: 4, pagination-window-s: 0}\n"
+    )
+    gateway = GatewayProcess(tmp_path, pki, core.url, policies=str(policies), store={"url": redis_url})
+    processes.append(gateway.start("--workers", "2"))
+    statuses: list[int] = []
+    for _ in range(5):
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=pki.client_context(tpp))
+        ) as client:
+            url = f"{gateway.url}/v1/accounts/acc-1/balances"
+            statuses += await asyncio.gather(*(get(client, url, **{"Consent-ID": "c-1"}) for _ in range(10)))
+    assert statuses.count(200) == 4 and statuses.count(429) == 46
