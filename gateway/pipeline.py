@@ -24,6 +24,7 @@ from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
 from gateway.forwarding import IdentityForwarding
 from gateway.headers import request_headers_for_core, response_headers_for_tpp
+from gateway.local_answers import LOCAL_ANSWERS
 from gateway.metrics import Metrics
 from gateway.profiles import DEFAULT_PROFILE, Profile
 from gateway.recording import Recorder, Result
@@ -89,7 +90,10 @@ class Pipeline:
             await self.load_consent(ex)
             await self.run_policies(ex)
             await self.decisions.decide(ex)
-            result = await self.forward(ex)
+            if ex.route.answer is not None:
+                result = LOCAL_ANSWERS[ex.route.answer](ex, self.router)
+            else:
+                result = await self.forward(ex)
         except Reject as reject:
             result = self.rejected(ex, reject)
         self.recorder.record(ex, result)

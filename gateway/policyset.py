@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gateway.config import ConfigError, LocatedDict, Where, build, convert, doc, load_yaml
 from gateway.policies import REGISTRY, Bound, FailMode, Mode
@@ -39,6 +39,9 @@ class RouteSpec:
     host: str | None = doc("Serve only requests for this Host (no port).", default=None)
     max_body_bytes: int | None = doc("Override of the gateway's request body limit.", default=None, minimum=0)
     policies: list[Any] = doc("Ordered policy entries.", factory=list)
+    answer: Literal["maintenance-windows"] | None = doc(
+        "The gateway answers this route itself (after its policies); nothing goes to the core.", default=None
+    )
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def _compile_route(
         max_body_bytes=max_body_bytes if spec.max_body_bytes is None else spec.max_body_bytes,
         policies=tuple(defaults + own),
         profile=profile,
+        answer=spec.answer,
         needs_consent=any(getattr(b.policy, "needs_consent", False) for b in defaults + own),
     )
 

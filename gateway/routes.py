@@ -37,6 +37,7 @@ class Route:
     policies: tuple[Bound, ...]
     profile: Profile = DEFAULT_PROFILE
     needs_consent: bool = False
+    answer: str | None = None  # the gateway answers itself (gateway.local_answers); nothing is forwarded
 
 
 def compile_template(template: str) -> re.Pattern[str]:

@@ -215,3 +215,25 @@ async def test_shadow_rule_never_rejects_but_is_counted(
         'psd2gw_policy_rejections_total{code="ACCESS_EXCEEDED",mode="shadow",rule="access-frequency"} 2.0'
     )
     assert shadow in scrape
+
+
+async def test_announced_windows_are_listed_for_tpps(
+    start: StartGateway, core: RecordingCore, client_for: Any, tpp: Pem, clock: Clock, tmp_path: Path
+) -> None:
+    """GET /v1/maintenance-windows lists coming windows, answered by the gateway itself."""
+    local = dt.datetime.fromtimestamp(T0, BRUSSELS).replace(tzinfo=None)
+    start_at, end_at = (
+        (local + dt.timedelta(days=1)).isoformat(),
+        (local + dt.timedelta(days=1, hours=2)).isoformat(),
+    )
+    (tmp_path / "routes.yaml").write_text(
+        "defaults:\n  policies:\n    - maintenance-window:\n        windows:\n"
+        f"          - {{start: '{start_at}', end: '{end_at}', reason: Core upgrade}}\n"
+        "routes:\n  - {name: windows, path: /v1/maintenance-windows, answer: maintenance-windows}\n"
+    )
+    gateway = await start(core.url, clock=clock, policies=tmp_path)
+    status, body, _ = await Tpp(client_for(tpp), gateway.url).call("GET", "/v1/maintenance-windows")
+    assert status == 200
+    (window,) = body["maintenanceWindows"]
+    assert window["reason"] == "Core upgrade" and window["start"].startswith(start_at[:16])
+    assert core.seen == []

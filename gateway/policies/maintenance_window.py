@@ -237,6 +237,7 @@ class MaintenanceWindowPolicy:
     default_fail: ClassVar[FailMode] = "open"
 
     def __init__(self, config: MaintenanceWindowConfig) -> None:
+        self.config = config
         self.schedule = config.schedule
         self.tpps = frozenset(config.tpps)
 
