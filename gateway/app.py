@@ -58,6 +58,7 @@ def build_app(
         consents=ConsentLedger(store, clock),
         services=Services(identity.seals, audit),
         hasher=KeyedHasher(settings.log_hash_key),
+        skipped=frozenset(settings.sandbox.relax) if settings.sandbox.enabled else frozenset(),
         forwarding=identity.forwarding,
         router=policy_set.router,
         upstreams=cores.upstreams,
@@ -148,7 +149,8 @@ async def start_gateway(
             settings.tls.cert,  # type: ignore[arg-type]
             settings.tls.key,  # type: ignore[arg-type]
             settings.tls.client_ca,
-            require_client_cert=settings.tls.require_client_cert,
+            require_client_cert=settings.tls.require_client_cert
+            and (not settings.sandbox.enabled or settings.sandbox.require_certificate),
         )
     cores = await open_cores(settings, clock, log) if upstreams is None else Cores(dict(upstreams))
     check_profiles_have_cores({route.profile.upstream for route in policy_set.router.routes}, cores)
@@ -159,6 +161,14 @@ async def start_gateway(
     )
     metrics = Metrics()
     metrics.info.labels(str(settings.policies)).set(1)
+    metrics.sandbox_mode.set(1 if settings.sandbox.enabled else 0)
+    if settings.sandbox.enabled:
+        log.warning(
+            "SANDBOX_MODE",
+            note="sandbox mode is ON: certificate and token checks relaxed, traffic goes to the built-in "
+            "sandbox core; never use this in front of a real bank",
+            relaxed=settings.sandbox.relax,
+        )
     revocation = None
     if settings.identity.revocation.mode != "off":
         revocation = RevocationChecker(settings.identity.revocation, store, clock=clock)

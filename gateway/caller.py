@@ -33,16 +33,25 @@ class IngressSource:
 
 
 class CallerIdentifier:
+    """``sandbox_tpp``: in sandbox mode a caller without a certificate is this synthetic TPP."""
+
     def __init__(
-        self, identities: IdentityService, registry: RegistryHolder, ingress: IngressSource | None = None
+        self,
+        identities: IdentityService,
+        registry: RegistryHolder,
+        ingress: IngressSource | None = None,
+        sandbox_tpp: Identity | None = None,
     ) -> None:
         self.identities = identities
         self.registry = registry
         self.ingress = ingress
+        self.sandbox_tpp = sandbox_tpp
 
     async def identify(self, request: web.BaseRequest, peer_ip: str) -> Caller:
         if self.ingress is None:
             ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+            if self.sandbox_tpp is not None and not (ssl_object and ssl_object.getpeercert(binary_form=True)):
+                return Caller(self.sandbox_tpp, self.registry.current.lookup(""), self.sandbox_tpp.tpp.roles)
             identity = await self.identities.identify(peer_certificate(ssl_object), "tls")
         else:
             identity = await self._from_ingress(request, peer_ip, self.ingress)

@@ -1,7 +1,8 @@
 """The bank cores behind the gateway, by name: ``default`` (settings ``upstream``) plus ``upstreams``.
 
 A profile picks its core by name (multi-brand, multi-core). ``builtin:sandbox`` starts the
-built-in sandbox core in-process once, shared by every name that asks for it.
+built-in sandbox core in-process once, shared by every name that asks for it; in sandbox mode
+every name goes there, whatever is configured.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ async def open_cores(settings: Settings, clock: Callable[[], float] = time.time,
     cores = Cores()
     named: Mapping[str, UpstreamSettings] = {DEFAULT: settings.upstream, **settings.upstreams}
     for name, config in named.items():
-        base_url = config.url
+        base_url = BUILTIN_SANDBOX if settings.sandbox.enabled else config.url
         if base_url == BUILTIN_SANDBOX:
             base_url = await _sandbox_url(cores, clock, log)
         cores.upstreams[name] = HttpUpstream(_config(config, base_url))

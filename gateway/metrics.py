@@ -80,6 +80,11 @@ class Metrics:
             ["what", "result"],
             registry=self.registry,
         )
+        self.sandbox_mode = Gauge(
+            "psd2gw_sandbox_mode",
+            "1 when the gateway runs in sandbox mode (relaxed checks, built-in sandbox core).",
+            registry=self.registry,
+        )
         self.info = Gauge(
             "psd2gw_policy_set_info",
             "The loaded policy set (value 1).",

@@ -166,6 +166,24 @@ class LifecycleSettings:
 
 
 @dataclass(frozen=True)
+class SandboxSettings:
+    enabled: bool = doc(
+        "Sandbox mode: certificate and token checks relaxed, traffic to the built-in sandbox core. "
+        "Never on unless set; the start-up log and the psd2gw_sandbox_mode metric say so.",
+        default=False,
+    )
+    require_certificate: bool = doc("Still require a client certificate in sandbox mode.", default=False)
+    tpp: str = doc(
+        "organizationIdentifier of the TPP a caller without certificate is taken for.",
+        default="PSDXX-SANDBOX-0000000000",
+    )
+    relax: list[str] = doc(
+        "Policies skipped in sandbox mode (mandatory parameters are still checked by the others).",
+        factory=lambda: ["oauth2-token", "qseal-signature", "redirect-uri", "api-key", "client-id"],
+    )
+
+
+@dataclass(frozen=True)
 class AuditSettings:
     path: Path | None = doc(
         "JSON-lines file of sealed-request audit records (none: no audit trail).", default=None
@@ -179,6 +197,7 @@ class Settings:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     upstreams: dict[str, UpstreamSettings] = doc(
