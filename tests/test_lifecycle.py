@@ -115,7 +115,7 @@ async def test_two_workers_share_one_redis_with_exact_quotas(
         "routes:\n  - name: accounts\n    path: /v1/accounts\n    policies:\n"
         "      - rate-limit: {limits: [{count: 10, per: 1h}], algorithm: log}\n"
     )
-    gateway = GatewayProcess(tmp_path, pki, core.url, policies=str(policies), store={"url": redis_url})
+    gateway = GatewayProcess(tmp_path, pki, core.url, policies=str(policies), store={"url": redis_url, "budget-ms": 1000})
     processes.append(gateway.start("--workers", "2"))
     statuses: list[int] = []
     for _ in range(6):  # fresh connections, so the kernel spreads them over both workers
@@ -148,7 +148,7 @@ async def test_two_workers_count_access_frequency_exactly(
         "routes:\n  - name: accounts\n    path: /v1/accounts/**\n    policies:\n"
         "      - access-frequency: {max-per-day: 4, pagination-window-s: 0}\n"
     )
-    gateway = GatewayProcess(tmp_path, pki, core.url, policies=str(policies), store={"url": redis_url})
+    gateway = GatewayProcess(tmp_path, pki, core.url, policies=str(policies), store={"url": redis_url, "budget-ms": 1000})
     processes.append(gateway.start("--workers", "2"))
     statuses: list[int] = []
     for _ in range(5):
