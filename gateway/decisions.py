@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from gateway.errors import Code, Reject
@@ -11,17 +12,25 @@ from gateway.store.memory import MemoryStore
 
 
 class StoreDecisions:
-    def __init__(self, store: Store, on_unavailable: Callable[[str], None] = lambda _decision: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_unavailable: Callable[[str], None] = lambda _decision: None,
+        on_round_trip: Callable[[float], None] = lambda _seconds: None,
+    ) -> None:
         self.store = store
         self.fallback = MemoryStore()
         self.on_unavailable = on_unavailable
+        self.on_round_trip = on_round_trip
 
     async def decide(self, ex: Exchange) -> None:
         """All store operations of the request in one call; the first enforced refusal stops it."""
         if not ex.deferred:
             return
+        started = time.perf_counter()
         try:
             outcomes = await self.store.run([d.op for d in ex.deferred], ex.now_ms)
+            self.on_round_trip(time.perf_counter() - started)
         except StoreUnavailable as e:
             outcomes = await self._unavailable(ex, e)
         for item, outcome in zip(ex.deferred, outcomes, strict=True):

@@ -50,6 +50,12 @@ class Metrics:
             buckets=UPSTREAM_BUCKETS,
             registry=self.registry,
         )
+        self.store_seconds = Histogram(
+            "psd2gw_store_duration_seconds",
+            "Round trip of a request's store decision (all its counters in one call).",
+            buckets=GATEWAY_BUCKETS,
+            registry=self.registry,
+        )
         self.store_errors = Counter(
             "psd2gw_store_errors",
             "Store calls that failed or ran out of budget, by the fail decision taken (open, closed).",

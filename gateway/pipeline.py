@@ -71,7 +71,9 @@ class Pipeline:
         self.log = log
         self.forwarding = forwarding
         self.clock = clock
-        self.decisions = StoreDecisions(store, on_unavailable=self._count_store_error)
+        self.decisions = StoreDecisions(
+            store, on_unavailable=self._count_store_error, on_round_trip=metrics.store_seconds.observe
+        )
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         ex = Exchange(
