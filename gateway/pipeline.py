@@ -101,6 +101,7 @@ class Pipeline:
         except Reject as reject:
             result = self.rejected(ex, reject)
         self.recorder.record(ex, result)
+        result.headers["Server"] = "psd2-gateway"  # never the Python or aiohttp version
         return web.Response(status=result.status, headers=result.headers, body=result.body)
 
     def _count_store_error(self, decision: str) -> None:
