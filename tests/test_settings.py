@@ -78,3 +78,11 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     """A settings path that does not exist is named in the error."""
     with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_shipped_example_settings_load() -> None:
+    """config/gateway.yaml, the documented example, is valid."""
+    example = Path(__file__).resolve().parents[1] / "config" / "gateway.yaml"
+    settings = load_settings(example, environ={})
+    assert settings.store.url.startswith("redis://")
+    assert settings.identity.revocation.mode == "crl-then-ocsp"
