@@ -11,7 +11,6 @@ counts) before the explained one. Nothing is sent anywhere.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,11 +19,10 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.consents import ConsentFacts
 from gateway.decisions import StoreDecisions
-from gateway.eidas.identity import TppIdentity
 from gateway.eidas.oids import Role
 from gateway.errors import Reject
 from gateway.exchange import Exchange
-from gateway.identity import Identity
+from gateway.identity import synthetic_identity
 from gateway.policyset import PolicySet
 from gateway.registry import TppEntry
 from gateway.store.memory import MemoryStore
@@ -127,34 +125,13 @@ def _exchange(request: Assumed, target: object, headers: dict[str, str], now_ms:
         now_ms=now_ms,
         body=request.body,
     )
-    ex.identity = Identity(b"explain", "0" * 64, _tpp(request), "tls")
+    ex.identity = synthetic_identity(request.tpp, "(explain)", request.roles)
     ex.registration = TppEntry(status="active")
     ex.roles = request.roles
     ex.request_id = headers["X-Request-ID"]
     ex.consent_id = headers.get("Consent-ID", "")
     ex.consent = _consent(request, ex.consent_id) if request.consent else None
     return ex
-
-
-def _tpp(request: Assumed) -> TppIdentity:
-    far = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
-    return TppIdentity(
-        organization_id=request.tpp,
-        organization_name="(explain)",
-        country="BE",
-        roles=request.roles,
-        nca_name="",
-        nca_id="",
-        qc_types=frozenset({"web"}),
-        fingerprint_sha256="0" * 64,
-        serial=1,
-        issuer_rfc4514="",
-        subject_rfc4514="",
-        not_before=far - dt.timedelta(days=730),
-        not_after=far,
-        leniencies=(),
-        warnings=(),
-    )
 
 
 def _consent(request: Assumed, consent_id: str) -> ConsentFacts:

@@ -9,6 +9,7 @@ look-up; concurrent first requests on one certificate share a single validation.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import ssl
 import time
@@ -19,6 +20,7 @@ from typing import Literal, Protocol
 from cryptography import x509
 
 from gateway.eidas.identity import TppIdentity
+from gateway.eidas.oids import Role
 from gateway.eidas.validate import CertificateValidator, QcType
 from gateway.errors import Code, Reject
 
@@ -148,6 +150,29 @@ class IdentityService:
     def forget_all(self) -> None:
         """Drop every cached verdict (after a trust store, CRL or registry reload)."""
         self._cache.clear()
+
+
+def synthetic_identity(organization_id: str, name: str, roles: frozenset[Role], nca_id: str = "") -> Identity:
+    """An identity no certificate stands behind (sandbox mode, policy explanations); never cached."""
+    now = dt.datetime.now(dt.UTC)
+    tpp = TppIdentity(
+        organization_id=organization_id,
+        organization_name=name,
+        country=organization_id[3:5] or "XX",
+        roles=roles,
+        nca_name=nca_id,
+        nca_id=nca_id,
+        qc_types=frozenset({"web"}),
+        fingerprint_sha256="0" * 64,
+        serial=0,
+        issuer_rfc4514="",
+        subject_rfc4514="",
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=3650),
+        leniencies=(),
+        warnings=(),
+    )
+    return Identity(b"", "0" * 64, tpp, "tls", "not-checked")
 
 
 def peer_certificate(ssl_object: ssl.SSLObject | None) -> bytes:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.caller import CallerIdentifier, IngressSource
-from gateway.eidas.identity import TppIdentity
-from gateway.eidas.oids import Role
 from gateway.eidas.validate import CertificateValidator, load_certificates
 from gateway.errors import GatewayError, Reject
 from gateway.expiry import days_left
@@ -92,31 +89,10 @@ def build_identity(
         validator, revocation, qc_type="eseal", cache_ttl_s=config.cache_ttl_s, clock=clock
     )
     sandbox = settings.sandbox
-    sandbox_tpp = (
-        _sandbox_identity(sandbox.tpp) if sandbox.enabled and not sandbox.require_certificate else None
-    )
+    sandbox_tpp = None
+    if sandbox.enabled and not sandbox.require_certificate:
+        sandbox_tpp = synthetic_identity(
+            sandbox.tpp, "Sandbox TPP (no certificate)", frozenset(Role), "XX-SANDBOX"
+        )
     caller = CallerIdentifier(identities, registry, ingress, sandbox_tpp)
     return IdentityComponents(caller, forwarding, registry, identities, seals)
-
-
-def _sandbox_identity(organization_id: str) -> Identity:
-    """The synthetic TPP of sandbox mode: every role, clearly not a real QWAC."""
-    now = dt.datetime.now(dt.UTC)
-    tpp = TppIdentity(
-        organization_id=organization_id,
-        organization_name="Sandbox TPP (no certificate)",
-        country="XX",
-        roles=frozenset(Role),
-        nca_name="sandbox",
-        nca_id="XX-SANDBOX",
-        qc_types=frozenset({"web"}),
-        fingerprint_sha256="0" * 64,
-        serial=0,
-        issuer_rfc4514="",
-        subject_rfc4514="",
-        not_before=now - dt.timedelta(days=1),
-        not_after=now + dt.timedelta(days=3650),
-        leniencies=(),
-        warnings=(),
-    )
-    return Identity(b"", "0" * 64, tpp, "tls", "not-checked")
