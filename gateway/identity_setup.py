@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.caller import CallerIdentifier, IngressSource
+from gateway.eidas.oids import Role
 from gateway.eidas.validate import CertificateValidator, load_certificates
 from gateway.errors import GatewayError, Reject
 from gateway.expiry import days_left
 from gateway.forwarding import IdentityForwarding
-from gateway.identity import Identity, IdentityService, Revocation
+from gateway.identity import Identity, IdentityService, Revocation, synthetic_identity
 from gateway.identity_forward import IdentityTokens
 from gateway.ingress import TrustedProxies
 from gateway.metrics import Metrics
