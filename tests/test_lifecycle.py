@@ -99,9 +99,34 @@ async def test_sighup_reloads_policies_under_load_without_failures(
     assert 'psd2gw_config_reloads_total{result="failure",what="policies"} 1.0' in scrape
 
 
+async def two_workers(
+    tmp_path: Path, pki: TestPki, core: RecordingCore, redis_url: str, policy_lines: str
+) -> GatewayProcess:
+    """A two-worker gateway on one Redis serving a single route with the given policies."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "routes.yaml").write_text(
+        f"routes:\n  - name: accounts\n    path: /v1/accounts/**\n    policies:\n{policy_lines}"
+    )
+    store = {"url": redis_url, "budget-ms": 1000}  # these tests are about sharing, not faults
+    return GatewayProcess(tmp_path, pki, core.url, policies=str(policies), store=store).start(
+        "--workers", "2"
+    )
+
+
+async def spread(pki: TestPki, tpp: Pem, url: str, rounds: int, **headers: str) -> list[int]:
+    """``rounds`` x 10 concurrent requests, each round on fresh connections the kernel spreads over workers."""
+    statuses: list[int] = []
+    for _ in range(rounds):
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=pki.client_context(tpp))
+        ) as client:
+            statuses += await asyncio.gather(*(get(client, url, **headers) for _ in range(10)))
+    return statuses
+
+
 async def test_two_workers_share_one_redis_with_exact_quotas(
     core: RecordingCore,
-    client_for: Any,
     pki: TestPki,
     tpp: Pem,
     tmp_path: Path,
@@ -109,20 +134,10 @@ async def test_two_workers_share_one_redis_with_exact_quotas(
     redis_url: str,
 ) -> None:
     """Two SO_REUSEPORT workers enforce one rate limit exactly: 10 of 60 concurrent requests pass."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "routes.yaml").write_text(
-        "routes:\n  - name: accounts\n    path: /v1/accounts\n    policies:\n"
-        "      - rate-limit: {limits: [{count: 10, per: 1h}], algorithm: log}\n"
-    )
-    gateway = GatewayProcess(tmp_path, pki, core.url, policies=str(policies), store={"url": redis_url, "budget-ms": 1000})
-    processes.append(gateway.start("--workers", "2"))
-    statuses: list[int] = []
-    for _ in range(6):  # fresh connections, so the kernel spreads them over both workers
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=pki.client_context(tpp))
-        ) as client:
-            statuses += await asyncio.gather(*(get(client, f"{gateway.url}/v1/accounts") for _ in range(10)))
+    policy = "      - rate-limit: {limits: [{count: 10, per: 1h}], algorithm: log}\n"
+    gateway = await two_workers(tmp_path, pki, core, redis_url, policy)
+    processes.append(gateway)
+    statuses = await spread(pki, tpp, f"{gateway.url}/v1/accounts", 6)
     assert statuses.count(200) == 10 and statuses.count(429) == 50
     scraped = []
     async with aiohttp.ClientSession() as plain:
@@ -134,7 +149,6 @@ async def test_two_workers_share_one_redis_with_exact_quotas(
 
 async def test_two_workers_count_access_frequency_exactly(
     core: RecordingCore,
-    client_for: Any,
     pki: TestPki,
     tpp: Pem,
     tmp_path: Path,
@@ -142,19 +156,8 @@ async def test_two_workers_count_access_frequency_exactly(
     redis_url: str,
 ) -> None:
     """50 concurrent unattended reads on one consent over two processes: exactly 4 pass."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "routes.yaml").write_text(
-        "routes:\n  - name: accounts\n    path: /v1/accounts/**\n    policies:\n"
-        "      - access-frequency: {max-per-day: 4, pagination-window-s: 0}\n"
-    )
-    gateway = GatewayProcess(tmp_path, pki, core.url, policies=str(policies), store={"url": redis_url, "budget-ms": 1000})
-    processes.append(gateway.start("--workers", "2"))
-    statuses: list[int] = []
-    for _ in range(5):
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=pki.client_context(tpp))
-        ) as client:
-            url = f"{gateway.url}/v1/accounts/acc-1/balances"
-            statuses += await asyncio.gather(*(get(client, url, **{"Consent-ID": "c-1"}) for _ in range(10)))
+    policy = "      - access-frequency: {max-per-day: 4, pagination-window-s: 0}\n"
+    gateway = await two_workers(tmp_path, pki, core, redis_url, policy)
+    processes.append(gateway)
+    statuses = await spread(pki, tpp, f"{gateway.url}/v1/accounts/acc-1/balances", 5, **{"Consent-ID": "c-1"})
     assert statuses.count(200) == 4 and statuses.count(429) == 46
