@@ -115,7 +115,7 @@ async def two_workers(
 
 
 async def spread(pki: TestPki, tpp: Pem, url: str, rounds: int, **headers: str) -> list[int]:
-    """``rounds`` x 10 concurrent requests, each round on fresh connections the kernel spreads over workers."""
+    """``rounds`` x 10 concurrent requests, each round on new connections the kernel spreads over workers."""
     statuses: list[int] = []
     for _ in range(rounds):
         async with aiohttp.ClientSession(

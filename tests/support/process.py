@@ -25,7 +25,10 @@ def free_port() -> int:
 class GatewayProcess:
     def __init__(self, directory: Path, pki: TestPki, upstream_url: str, **settings: Any) -> None:
         self.port = free_port()
+        # Worker i serves metrics on metrics_port + i: keep that range clear of the TPP port.
         self.metrics_port = free_port()
+        while self.port - 8 <= self.metrics_port <= self.port:
+            self.metrics_port = free_port()
         config = {
             "listen": {"host": "127.0.0.1", "port": self.port},
             "metrics": {"host": "127.0.0.1", "port": self.metrics_port},
