@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import awake
+import capacity
 import fleet
 import material
 import phases
@@ -52,7 +54,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--state-size", type=int, default=100_000, help="TPPs pre-filled in Redis")
     parser.add_argument("--profile-seconds", type=float, default=8.0)
     parser.add_argument(
-        "--idle-cpus", action="store_true", help="open loop without SCHED_IDLE spinners (see awake.py)"
+        "--keep-cpus-awake", action="store_true", help="open loop with SCHED_IDLE spinners (see awake.py)"
     )
     parser.add_argument("--skip-two-workers", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
@@ -121,6 +123,8 @@ def setup(args: argparse.Namespace, work: Path, redis: redis_state.RedisServer) 
 
 
 def run_all(args: argparse.Namespace, b: phases.Bench, results: dict[str, Any]) -> None:
+    results["capacity"] = capacity.parallel_capacity()
+    log(f"parallel capacity: all CPUs busy = {results['capacity']['ratio']}x one CPU alone")
     log("core selection (each core alone on the server core, plain HTTP)")
     results["core_selection"] = phases.core_selection(b, args.duration)
     log(f"1 worker: {args.runs} interleaved runs of {args.duration} s per configuration")
@@ -131,7 +135,7 @@ def run_all(args: argparse.Namespace, b: phases.Bench, results: dict[str, Any]) 
         results["one_worker"] = one
         rate = 0.25 * one["a"]["rps"]
         log(f"open loop at {rate:,.0f} req/s")
-        with awake.cpus_awake(not args.idle_cpus):
+        with awake.cpus_awake(args.keep_cpus_awake):
             open_runs = b.interleaved(targets, max(1, (args.runs + 1) // 2), rate=rate)
         results["open_loop"] = {"rate": round(rate), **phases.summarised(open_runs)}
         if not args.skip_profile:
@@ -200,6 +204,8 @@ def render(results: dict[str, Any]) -> str:
             f"## State size: {s['tpps']:,} TPPs, {s['keys']:,} keys, Redis {s['redis_used_mib']} MiB",
             report.table({"a": s["a"]}, LABELS, 1),
         ]
+    cap = results.get("capacity", {})
+    parts += [f"Machine: {cap.get('cpus')} CPUs; all busy at once deliver {cap.get('ratio')}x one CPU alone."]
     parts += ["## Targets"] + [
         f"- {t['target']}: {t['value']} -> {'met' if t['met'] else 'MISSED' if t['met'] is False else 'info'}"
         for t in results["targets"]
@@ -214,8 +220,14 @@ def render(results: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (and SIGINT in a background job): stop every server we started
+
+
 def main() -> None:
     args = parse()
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     work = Path(tempfile.mkdtemp(prefix="psd2-bench-"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {

@@ -25,6 +25,7 @@ from gateway.metrics import Metrics, RevocationCollector
 from gateway.ops import Health, metrics_app
 from gateway.pipeline import Pipeline
 from gateway.policyset import PolicySet, load_policy_set
+from gateway.protection import Admission, ProtectionCollector, ProtectionStats
 from gateway.redact import KeyedHasher
 from gateway.reload import Reloader, watch_files
 from gateway.services import Services
@@ -38,6 +39,7 @@ PIPELINE = web.AppKey("pipeline", Pipeline)
 STORE = web.AppKey("store", Store)
 CORES = web.AppKey("cores", Cores)
 METRICS = web.AppKey("metrics", Metrics)
+PROTECTION = web.AppKey("protection", ProtectionStats)
 
 
 def build_app(
@@ -72,7 +74,12 @@ def build_app(
     app[STORE] = store
     app[CORES] = cores
     app[METRICS] = metrics
-    app.router.add_route("*", "/{tail:.*}", pipeline.handle)
+    # Admission control: at most protection.max-in-flight requests in the pipeline, the rest queue or get 503.
+    app[PROTECTION] = ProtectionStats()
+    admission = Admission(settings.protection, app[PROTECTION])
+    metrics.registry.register(ProtectionCollector(app[PROTECTION]))
+    app.router.add_route("*", "/{tail:.*}", admission.wrap(pipeline.handle))
+    app.cleanup_ctx.append(admission.running)
     app.cleanup_ctx.append(_close_on_cleanup)
     if audit is not None:
         app.on_cleanup.append(lambda _app: _close_audit(audit))
@@ -196,6 +203,8 @@ async def start_gateway(
         backlog=settings.listen.backlog,
         shutdown_timeout_s=settings.lifecycle.drain_timeout_s,
         reuse_port=settings.lifecycle.workers > 1,
+        protection=settings.protection,
+        stats=app[PROTECTION],
     )
     runners: list[web.BaseRunner] = [runner]
     metrics_port = None

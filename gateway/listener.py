@@ -1,21 +1,143 @@
-"""Listening sockets: aiohttp's TCP site plus the TLS handshake deadline it does not expose.
+"""Listening sockets. The TPP-facing one accepts connections itself, so it can refuse early.
 
-A client that opens a TCP connection and never finishes the TLS handshake would otherwise
-hold a socket for asyncio's default of 60 s; ``ssl_handshake_timeout`` bounds that.
+asyncio's ``create_server`` hands a TLS connection to the application only once the handshake
+is done, so a flood of connections that never finish it holds file descriptors unseen. Here
+every accepted socket is first counted against ``ConnectionLimits`` (per address, per
+process) and closed at once when over; only admitted sockets start TLS, whose handshake must
+finish within ``handshake_timeout_s`` (asyncio's default would be 60 s).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import ssl
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
+from gateway.log import get_logger
+from gateway.protection import (
+    ConnectionLimits,
+    GuardedRequestHandler,
+    ProtectionStats,
+    Slot,
+    guarded_handler_factory,
+    handler_kwargs,
+)
+from gateway.settings import ProtectionSettings
 
-class TlsSite(web.TCPSite):
-    """``web.TCPSite`` whose TLS handshakes must finish within ``handshake_timeout_s``."""
+_ACCEPTS_PER_WAKEUP = 128
+# Out of descriptors or buffers: stop accepting for a moment rather than spin (as asyncio does).
+_ACCEPT_PAUSE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_PAUSE_S = 1.0
 
-    __slots__ = ("_handshake_timeout_s",)
+
+class Acceptor(asyncio.AbstractServer):
+    """Accepts on ``sock``; admitted connections get their own TLS handshake and request handler."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        protocol: Callable[[Slot], GuardedRequestHandler],
+        limits: ConnectionLimits,
+        ssl_context: ssl.SSLContext | None,
+        handshake_timeout_s: float,
+    ) -> None:
+        self._sock = sock
+        self._protocol = protocol
+        self._limits = limits
+        self._ssl_context = ssl_context
+        self._handshake_timeout_s = handshake_timeout_s if ssl_context is not None else None
+        self._loop = asyncio.get_running_loop()
+        self._handshakes: set[asyncio.Task[None]] = set()
+        self._serving = True
+        self._loop.add_reader(sock.fileno(), self._accept)
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return (self._sock,) if self._serving else ()
+
+    def _accept(self) -> None:
+        for _ in range(_ACCEPTS_PER_WAKEUP):
+            try:
+                conn, address = self._sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as e:
+                if e.errno in _ACCEPT_PAUSE_ERRNOS and self._serving:
+                    get_logger().warning("accept_paused", error=e.strerror, seconds=_ACCEPT_PAUSE_S)
+                    self._loop.remove_reader(self._sock.fileno())
+                    self._loop.call_later(_ACCEPT_PAUSE_S, self._resume)
+                return
+            slot = self._limits.admit(str(address[0]))
+            if slot is None:
+                conn.close()
+                continue
+            conn.setblocking(False)
+            task = self._loop.create_task(self._start(conn, slot))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    def _resume(self) -> None:
+        if self._serving:
+            self._loop.add_reader(self._sock.fileno(), self._accept)
+
+    async def _start(self, conn: socket.socket, slot: Slot) -> None:
+        try:
+            await self._loop.connect_accepted_socket(
+                lambda: self._protocol(slot),
+                conn,
+                ssl=self._ssl_context,
+                ssl_handshake_timeout=self._handshake_timeout_s,
+            )
+        except asyncio.CancelledError:
+            slot.release()  # the transport, which owns the socket now, has closed it
+            raise
+        except Exception:  # a failed or timed-out handshake; closed as above
+            self._limits.stats.handshake_failures += 1
+            slot.release()
+
+    def close(self) -> None:
+        if not self._serving:
+            return
+        self._serving = False
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        for task in list(self._handshakes):
+            task.cancel()
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    async def start_serving(self) -> None:
+        return None
+
+    async def serve_forever(self) -> None:
+        raise NotImplementedError
+
+    async def wait_closed(self) -> None:
+        if self._handshakes:
+            await asyncio.wait(list(self._handshakes))
+
+
+class GuardedSite(web.BaseSite):
+    """An aiohttp site on an ``Acceptor``: connection limits, TLS handshake deadline, guarded handlers."""
+
+    __slots__ = (
+        "_bound_port",
+        "_handshake_timeout_s",
+        "_host",
+        "_port",
+        "_protection",
+        "_reuse_port",
+        "_stats",
+    )
 
     def __init__(
         self,
@@ -23,30 +145,57 @@ class TlsSite(web.TCPSite):
         host: str,
         port: int,
         *,
+        protection: ProtectionSettings,
+        stats: ProtectionStats,
+        ssl_context: ssl.SSLContext | None,
         handshake_timeout_s: float,
-        ssl_context: ssl.SSLContext,
         backlog: int,
         reuse_port: bool = False,
     ) -> None:
-        super().__init__(runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port)
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._host, self._port, self._bound_port = host, port, port
+        self._protection, self._stats = protection, stats
         self._handshake_timeout_s = handshake_timeout_s
+        self._reuse_port = reuse_port
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._host}:{self._bound_port}"
+
+    @property
+    def port(self) -> int:
+        return self._bound_port
 
     async def start(self) -> None:
-        # Same as TCPSite.start, plus ssl_handshake_timeout (aiohttp 3.x has no parameter for it).
-        await web.BaseSite.start(self)
+        await super().start()
         server = self._runner.server
-        assert server is not None
-        self._server = await asyncio.get_running_loop().create_server(
-            server,
-            self._host,
-            self._port,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-            ssl_handshake_timeout=self._handshake_timeout_s,
-        )
-        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+        assert isinstance(server, web.Server)
+        sock = listening_socket(self._host, self._port, self._backlog, self._reuse_port)
+        self._bound_port = sock.getsockname()[1]
+        protocol = guarded_handler_factory(server, self._protection, self._stats)
+        limits = ConnectionLimits(self._protection, self._stats)
+        self._server = Acceptor(sock, protocol, limits, self._ssl_context, self._handshake_timeout_s)
+
+
+def listening_socket(host: str, port: int, backlog: int, reuse_port: bool) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 async def serve(
@@ -59,24 +208,35 @@ async def serve(
     backlog: int = 1024,
     shutdown_timeout_s: float = 20.0,
     reuse_port: bool = False,
+    protection: ProtectionSettings | None = None,
+    stats: ProtectionStats | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Start ``app`` on ``host:port`` (0 = any free port); returns its runner and the bound port.
 
-    ``shutdown_timeout_s`` is the drain: on cleanup the listener closes first, then in-flight
-    requests get this long to finish. ``reuse_port`` lets several worker processes share a port.
+    With ``protection`` (the TPP listener) connections go through a ``GuardedSite``; without it
+    (the operator listener) through aiohttp's plain ``TCPSite``. ``shutdown_timeout_s`` is the
+    drain: on cleanup the listener closes first, then in-flight requests get this long to
+    finish. ``reuse_port`` lets several worker processes share a port.
     """
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s)
+    extra: dict[str, Any] = handler_kwargs(protection) if protection is not None else {}
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s, **extra
+    )
     await runner.setup()
-    site: web.TCPSite
-    if ssl_context is None:
-        site = web.TCPSite(runner, host, port, backlog=backlog, reuse_port=reuse_port)
+    site: web.TCPSite | GuardedSite
+    if protection is None:
+        site = web.TCPSite(
+            runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port
+        )
     else:
-        site = TlsSite(
+        site = GuardedSite(
             runner,
             host,
             port,
-            handshake_timeout_s=handshake_timeout_s,
+            protection=protection,
+            stats=stats or ProtectionStats(),
             ssl_context=ssl_context,
+            handshake_timeout_s=handshake_timeout_s,
             backlog=backlog,
             reuse_port=reuse_port,
         )

@@ -34,6 +34,9 @@ class Recorder:
         self.metrics = metrics
         self.log = log
         self.hasher = hasher
+        # Label children by label values: .labels() re-validates and hashes on every call.
+        self._requests: dict[tuple[str, ...], Any] = {}
+        self._gateway_seconds: dict[str, Any] = {}
 
     def record(self, ex: Exchange, result: Result) -> None:
         route = ex.route.name if ex.route else "none"
@@ -66,8 +69,15 @@ class Recorder:
         self, ex: Exchange, result: Result, profile: str, route: str, service: str, gateway_s: float
     ) -> None:
         metrics = self.metrics
-        metrics.requests.labels(profile, route, service, ex.method, result.outcome, str(result.status)).inc()
-        metrics.gateway_seconds.labels(service).observe(gateway_s)
+        labels = (profile, route, service, ex.method, result.outcome, str(result.status))
+        counter = self._requests.get(labels)
+        if counter is None:
+            counter = self._requests[labels] = metrics.requests.labels(*labels)
+        counter.inc()
+        histogram = self._gateway_seconds.get(service)
+        if histogram is None:
+            histogram = self._gateway_seconds[service] = metrics.gateway_seconds.labels(service)
+        histogram.observe(gateway_s)
         if result.outcome == "forwarded":
             metrics.upstream_seconds.labels(service).observe(result.upstream_seconds)
         for shadow in ex.shadow_rejections:

@@ -139,7 +139,13 @@ class UpstreamSettings:
 @dataclass(frozen=True)
 class StoreSettings:
     url: str = doc("memory://, redis://, rediss://, unix:// or redis+cluster:// URL.", default="memory://")
-    budget_ms: int = doc("Overall time budget of one store call.", default=50, minimum=1, maximum=5000)
+    budget_ms: int = doc(
+        "Overall time budget of one store call (it includes waiting for a busy event loop, so keep a "
+        "margin over Redis's own latency).",
+        default=100,
+        minimum=1,
+        maximum=5000,
+    )
     connect_timeout_ms: int = doc("TCP connect timeout towards Redis.", default=200, minimum=1)
 
 
@@ -191,6 +197,77 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class ProtectionSettings:
+    """Limits on what one client, or all of them, may cost the gateway (``gateway.protection``)."""
+
+    max_line_bytes: int = doc(
+        "Longest request line (method, target, version); 400 above, before the rest is read.",
+        default=8190,
+        minimum=256,
+    )
+    max_header_bytes: int = doc("Longest header line (name and value); 400 above.", default=8190, minimum=256)
+    max_headers: int = doc("Most header lines in one request; 400 above.", default=100, minimum=8)
+    header_timeout_s: float = doc(
+        "A connection must deliver a complete request head this soon after it opens (or after the "
+        "first byte of a later request on a kept-alive connection); otherwise it is closed.",
+        default=10.0,
+        minimum=0.1,
+    )
+    body_min_rate_bps: int = doc(
+        "Slowest accepted request body, in bytes per second averaged over each body-grace-s window "
+        "(408 and the connection closed below it; 0: off).",
+        default=500,
+        minimum=0,
+    )
+    body_grace_s: float = doc(
+        "Window over which body-min-rate-bps is measured; the first window is the grace period.",
+        default=5.0,
+        minimum=0.1,
+    )
+    idle_timeout_s: float = doc(
+        "A kept-alive connection idle this long between requests is closed.", default=30.0, minimum=0.1
+    )
+    lingering_s: float = doc(
+        "After answering a request whose body was not read (413, 503), discard the rest of the body "
+        "for at most this long before closing, so the client can read the answer.",
+        default=2.0,
+        minimum=0,
+    )
+    max_connections: int = doc(
+        "Open TPP connections per process, refused at accept above (lowered to fit the process's "
+        "file descriptor limit).",
+        default=8192,
+        minimum=1,
+    )
+    max_connections_per_ip: int = doc(
+        "Open connections from one client address, refused at accept above, before the TLS handshake "
+        "(0: no limit; behind an ingress every connection comes from the ingress).",
+        default=256,
+        minimum=0,
+    )
+    max_in_flight: int = doc(
+        "Requests inside the pipeline at once per process; further ones wait in the queue.",
+        default=512,
+        minimum=1,
+    )
+    max_queued: int = doc(
+        "Requests waiting for a pipeline slot; above, 503 with Retry-After at once, body unread.",
+        default=512,
+        minimum=0,
+    )
+    queue_timeout_s: float = doc(
+        "Longest wait for a pipeline slot before 503 with Retry-After.", default=1.0, minimum=0
+    )
+    retry_after_s: int = doc("Retry-After (seconds) sent with an overload 503.", default=1, minimum=0)
+    max_rss_mb: int = doc(
+        "Resident memory ceiling: above it every new request gets 503 until memory is back below "
+        "(0: off; sampled twice a second from /proc).",
+        default=0,
+        minimum=0,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     listen: ListenSettings = field(default_factory=ListenSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
@@ -204,6 +281,7 @@ class Settings:
         "Further cores by name, chosen by a policy file's profile (upstream: NAME).", factory=dict
     )
     store: StoreSettings = field(default_factory=StoreSettings)
+    protection: ProtectionSettings = field(default_factory=ProtectionSettings)
     policies: list[Path] | Path = doc(
         "Directory (or list of directories) of policy YAML files: routes, profiles and policies.",
         default=Path("policies/berlin-group"),

@@ -168,8 +168,7 @@ class QsealSignaturePolicy:
     async def _check_seal(self, ex: Exchange, cert: x509.Certificate) -> None:
         if ex.services is None:
             raise Reject(Code.SERVICE_UNAVAILABLE, "Seal validation is not available.")
-        der = cert.public_bytes(Encoding.DER)
-        seal = await ex.services.seals.identify(der, "tls")
+        seal = await ex.services.seals.identify(_der(cert), "tls")
         qwac_org = ex.identity.tpp.organization_id if ex.identity else None
         if self.config.bind_organization and seal.tpp.organization_id != qwac_org:
             raise Reject(
@@ -221,6 +220,11 @@ def _decode(value: str) -> x509.Certificate:
     return decode_certificate_header(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
+
+
 def _public_key(cert: x509.Certificate) -> PublicKey:
     key = cert.public_key()
     if not isinstance(key, PublicKey):
@@ -233,4 +237,4 @@ def _public_key(cert: x509.Certificate) -> PublicKey:
 
 
 def _sha256(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    return hashlib.sha256(_der(cert)).hexdigest()
