@@ -86,6 +86,7 @@ class Pipeline:
             services=self.services,
         )
         try:
+            check_framing(request)
             caller = await self.caller.identify(request, ex.peer_ip)
             ex.identity, ex.registration, ex.roles = caller.identity, caller.registration, caller.roles
             ex.target = parse_target(request.raw_path)
@@ -168,6 +169,17 @@ class Pipeline:
         headers = render.error_headers(reject, ex.response_headers, profile.dialect)
         profile.response_headers.echo_into(headers, ex)
         return Result(reject.status, headers, render.error_body(reject, profile.dialect), outcome, reject)
+
+
+def check_framing(request: web.BaseRequest) -> None:
+    """HTTP/1.x only, and no framing a stricter hop could read differently (RFC 9112 6.1, 6.3)."""
+    if request.version.major != 1:
+        raise Reject(Code.FORMAT_ERROR, "Only HTTP/1.1 is served here.", status=505, rule="framing")
+    encodings = request.headers.getall("Transfer-Encoding", [])
+    if encodings and (request.version.minor == 0 or [e.strip().lower() for e in encodings] != ["chunked"]):
+        raise Reject(
+            Code.FORMAT_ERROR, "Transfer-Encoding must be exactly 'chunked' on HTTP/1.1.", rule="framing"
+        )
 
 
 async def read_body(request: web.BaseRequest, limit: int) -> bytes:
