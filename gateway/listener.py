@@ -26,6 +26,7 @@ from gateway.protection import (
     Slot,
     guarded_handler_factory,
     handler_kwargs,
+    handshake_failure_reason,
 )
 from gateway.settings import ProtectionSettings
 
@@ -96,8 +97,10 @@ class Acceptor(asyncio.AbstractServer):
         except asyncio.CancelledError:
             slot.release()  # the transport, which owns the socket now, has closed it
             raise
-        except Exception:  # a failed or timed-out handshake; closed as above
-            self._limits.stats.handshake_failures += 1
+        except Exception as error:  # a failed or timed-out handshake; closed as above
+            stats = self._limits.stats
+            stats.handshake_failures += 1
+            stats.handshake_failure_reasons[handshake_failure_reason(error)] += 1
             slot.release()
 
     def close(self) -> None:

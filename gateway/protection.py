@@ -21,8 +21,9 @@ import asyncio
 import collections
 import contextlib
 import resource
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ _MALFORMED = "The request is not well-formed HTTP/1.1 or exceeds the gateway's s
 class ProtectionStats:
     refused_connections: int = 0
     handshake_failures: int = 0
+    handshake_failure_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     head_timeouts: int = 0
     slow_bodies: int = 0
     shed: int = 0
@@ -67,6 +69,40 @@ def handler_kwargs(settings: ProtectionSettings) -> dict[str, Any]:
         "keepalive_timeout": settings.idle_timeout_s,
         "lingering_time": settings.lingering_s,
     }
+
+
+# The handshake failures worth telling apart; any other OpenSSL reason is counted as "other",
+# so a client cannot grow the label set.
+HANDSHAKE_REASONS = frozenset(
+    {
+        "CERTIFICATE_VERIFY_FAILED",
+        "PEER_DID_NOT_RETURN_A_CERTIFICATE",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "TLSV1_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "UNSUPPORTED_PROTOCOL",
+        "WRONG_VERSION_NUMBER",
+        "NO_SHARED_CIPHER",
+        "NO_PROTOCOLS_AVAILABLE",
+        "HTTP_REQUEST",
+        "UNEXPECTED_EOF_WHILE_READING",
+        "VERSION_TOO_LOW",
+        "NO_SUITABLE_SIGNATURE_ALGORITHM",
+    }
+)
+
+
+def handshake_failure_reason(error: BaseException) -> str:
+    """A bounded label for why a TLS handshake failed."""
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, ssl.SSLError):
+        reason = str(error.reason or "")
+        return reason if reason in HANDSHAKE_REASONS else "other"
+    if isinstance(error, ConnectionError):
+        return "reset"
+    return "other"
 
 
 class ConnectionLimits:
@@ -403,3 +439,11 @@ class ProtectionCollector(Collector):
         for name in self.GAUGES:
             current.add_metric([name], getattr(self.stats, name))
         yield current
+        handshakes = CounterMetricFamily(
+            "psd2gw_tls_handshake_failures",
+            "Failed TLS handshakes with TPPs, by reason (OpenSSL's, bounded; 'timeout', 'reset', 'other').",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.stats.handshake_failure_reasons.items()):
+            handshakes.add_metric([reason], count)
+        yield handshakes

@@ -63,17 +63,29 @@ async def test_forwards_an_authorised_request_and_echoes_the_request_id(
     assert seen.header("X-Forwarded-Proto") == ["https"]
 
 
-@pytest.mark.parametrize("who", ["no certificate", "untrusted QTSP"])
+@pytest.mark.parametrize(
+    ("who", "reason"),
+    [
+        ("no certificate", "PEER_DID_NOT_RETURN_A_CERTIFICATE"),
+        ("untrusted QTSP", "CERTIFICATE_VERIFY_FAILED"),
+    ],
+)
 async def test_handshake_fails_without_a_trusted_client_certificate(
-    start: StartGateway, core: RecordingCore, client_for: Any, pki: TestPki, who: str
+    start: StartGateway, core: RecordingCore, client_for: Any, pki: TestPki, who: str, reason: str
 ) -> None:
-    """No client certificate, or one from a CA outside the trust bundle, never reaches the core."""
+    """No client certificate, or one from an untrusted CA, never reaches the core; counted by reason."""
     gateway = await start(core.url)
     qwac = None if who == "no certificate" else pki.qwac(ca=pki.rogue)
     with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
         async with client_for(qwac).get(f"{gateway.url}/v1/accounts", headers=rid()) as r:
             await r.read()
     assert core.seen == []
+    async with (
+        aiohttp.ClientSession() as plain,
+        plain.get(f"http://127.0.0.1:{gateway.metrics_port}/metrics") as r,
+    ):
+        scrape = await r.text()
+    assert f'psd2gw_tls_handshake_failures_total{{reason="{reason}"}}' in scrape
 
 
 @pytest.mark.parametrize(
