@@ -31,7 +31,7 @@ from gateway.reload import Reloader, watch_files
 from gateway.services import Services
 from gateway.settings import Settings, TlsSettings
 from gateway.store import open_store
-from gateway.store.base import Store
+from gateway.store.base import Store, StoreUnavailable
 from gateway.tls import server_context
 from gateway.upstream import Upstream
 
@@ -170,6 +170,10 @@ async def start_gateway(
         budget_ms=settings.store.budget_ms,
         connect_timeout_ms=settings.store.connect_timeout_ms,
     )
+    try:
+        await store.warm(timeout_s=5.0)
+    except StoreUnavailable as e:
+        log.warning("store_unavailable_at_start", error=str(e), note="rules follow their fail settings")
     metrics = Metrics()
     metrics.info.labels(str(settings.policies)).set(1)
     metrics.sandbox_mode.set(1 if settings.sandbox.enabled else 0)

@@ -74,14 +74,20 @@ class ConsentLedger:
         self._local: dict[str, tuple[float, ConsentFacts | None]] = {}
 
     async def facts(self, consent_id: str) -> ConsentFacts | None:
-        """The facts of ``consent_id``; None when the gateway never saw it (or the store is away)."""
+        """The facts of ``consent_id``; None when the gateway never saw it.
+
+        Raises ``StoreUnavailable`` when the store is away and nothing is cached, so the caller
+        can apply the rules' fail modes at once instead of waiting out a second budget.
+        """
         cached = self._local.get(consent_id)
         if cached is not None and cached[0] > self.clock():
             return cached[1]
         try:
             (outcome,) = await self.store.run([Read(consent_key(consent_id))], self._now_ms())
         except StoreUnavailable:
-            return cached[1] if cached is not None else None
+            if cached is not None:
+                return cached[1]
+            raise
         facts = ConsentFacts.decode(outcome.value) if outcome.value else None
         self._remember(consent_id, facts)
         return facts
@@ -110,7 +116,10 @@ class ConsentLedger:
         self, owner: str, consent_id: str, status: str, sca_time_ms: int | None = None
     ) -> None:
         """A consent status seen in an answer; ``valid`` the first time means SCA just happened."""
-        facts = await self.facts(consent_id)
+        try:
+            facts = await self.facts(consent_id)
+        except StoreUnavailable:
+            return  # learnt again from the next answer about this consent
         if facts is None or facts.owner != owner:
             return
         sca = facts.sca_time_ms

@@ -29,6 +29,8 @@ class StoreDecisions:
             return
         started = time.perf_counter()
         try:
+            if ex.store_unavailable:
+                raise StoreUnavailable("the store failed earlier in this request")
             outcomes = await self.store.run([d.op for d in ex.deferred], ex.now_ms)
             self.on_round_trip(time.perf_counter() - started)
         except StoreUnavailable as e:

@@ -63,6 +63,7 @@ class Exchange:
     consent_id: str = ""
     consent: ConsentFacts | None = None
     services: Services | None = None
+    store_unavailable: bool = False  # the store already failed this request's budget once
     route: Route | None = None
     request_id: str = ""
     upstream_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)

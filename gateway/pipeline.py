@@ -26,12 +26,13 @@ from gateway.forwarding import IdentityForwarding
 from gateway.headers import request_headers_for_core, response_headers_for_tpp
 from gateway.local_answers import LOCAL_ANSWERS
 from gateway.metrics import Metrics
+from gateway.policies.request_id import UUID
 from gateway.profiles import DEFAULT_PROFILE, Profile
 from gateway.recording import Recorder, Result
 from gateway.redact import KeyedHasher
 from gateway.routes import Router
 from gateway.services import Services
-from gateway.store.base import Store
+from gateway.store.base import Store, StoreUnavailable
 from gateway.target import Target, parse_target
 from gateway.translate import translate_core_error
 from gateway.upstream import Upstream, UpstreamRequest, UpstreamResponse
@@ -112,7 +113,11 @@ class Pipeline:
         """The facts of the request's consent, for routes whose policies use them."""
         ex.consent_id = ex.headers.get("Consent-ID", "")
         if ex.route is not None and ex.route.needs_consent and ex.consent_id:
-            ex.consent = await self.consents.facts(ex.consent_id)
+            try:
+                ex.consent = await self.consents.facts(ex.consent_id)
+            except StoreUnavailable:
+                # The decision would wait out a second budget on the same dead store: skip it.
+                ex.store_unavailable = True
 
     async def run_policies(self, ex: Exchange) -> None:
         assert ex.route is not None
@@ -165,6 +170,12 @@ class Pipeline:
 
     def rejected(self, ex: Exchange, reject: Reject) -> Result:
         outcome = "upstream_error" if reject.code in _UPSTREAM_CODES else "rejected"
+        if not ex.request_id:
+            # Refused before the request-id rule ran (identity, target, route): still joinable on the id.
+            candidate = ex.headers.get("X-Request-ID", "")
+            if UUID.match(candidate):
+                ex.request_id = candidate
+                ex.response_headers.setdefault("X-Request-ID", candidate)
         profile = ex.route.profile if ex.route is not None else DEFAULT_PROFILE
         headers = render.error_headers(reject, ex.response_headers, profile.dialect)
         profile.response_headers.echo_into(headers, ex)

@@ -93,7 +93,7 @@ def _yaml_files(directory: Path) -> tuple[Path, ...]:
 
 def _load_file(path: Path, max_body_bytes: int) -> list[Route]:
     where = Where(str(path))
-    raw = load_yaml(path)
+    raw = load_yaml(path) or LocatedDict()  # an empty (or comments-only) file has no routes
     spec = build(PolicyFile, raw, where)
     route_lines = getattr(raw.get("routes"), "item_lines", [])
     raw_defaults = raw.get("defaults")

@@ -8,6 +8,7 @@ asks for (``version``) is the offer's; ``*/*``, ``type/*`` and q-values follow R
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,6 +18,7 @@ from gateway.exchange import Exchange
 from gateway.policies.base import FailMode
 
 MediaType = tuple[str, str, frozenset[tuple[str, str]]]
+_QVALUE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
 _MAX_RANGES = 32
 
 
@@ -34,10 +36,9 @@ def parse_media(text: str) -> tuple[MediaType, float] | None:
             return None
         name, value = name.strip().lower(), value.strip().strip('"')
         if name == "q":
-            try:
-                q = float(value)
-            except ValueError:
+            if not _QVALUE.match(value):  # RFC 9110 12.4.2: 0 to 1, at most three decimals
                 return None
+            q = float(value)
         else:
             params.add((name, value.lower()))
     return (kind, sub, frozenset(params)), q

@@ -15,7 +15,7 @@ from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
 from gateway.policies.base import FailMode
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class RequestIdPolicy:
         if len(values) != 1:
             problem = "is missing" if not values else "must appear once"
             raise Reject(Code.FORMAT_ERROR, f"Header {self.header} {problem}.")
-        if not _UUID.match(values[0]):
+        if not UUID.match(values[0]):
             raise Reject(Code.FORMAT_ERROR, f"Header {self.header} must be a UUID.")
         ex.request_id = values[0]
         if self.echo_as:

@@ -63,6 +63,9 @@ class MemoryStore:
     async def ping(self) -> None:
         return None
 
+    async def warm(self, timeout_s: float) -> None:
+        return None
+
     async def close(self) -> None:
         self._data.clear()
 

@@ -132,6 +132,21 @@ class RedisStore:
     async def ping(self) -> None:
         await self._guard(cast(Awaitable[Any], self._client.ping()))
 
+    async def warm(self, timeout_s: float) -> None:
+        """Connect, discover cluster slots and load the script now, with start-up patience.
+
+        A cold first burst would otherwise pay all of that inside each request's budget, and a
+        fail-open rule would then let the burst through on local counters.
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._client.ping()
+                await self._load_script()
+        except TimeoutError as e:
+            raise StoreUnavailable(f"redis did not answer within {timeout_s:.0f} s at start") from e
+        except _FAILURES as e:
+            raise StoreUnavailable(f"redis failed at start: {e!r}") from e
+
     async def close(self) -> None:
         await self._client.aclose()
 
