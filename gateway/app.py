@@ -7,7 +7,7 @@ closed in pairs (cleanup contexts), so a test can start and stop a whole gateway
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,7 +20,7 @@ from gateway.eidas.devpki import ensure_dev_pki
 from gateway.eidas.revocation import RevocationChecker
 from gateway.identity_setup import IdentityComponents, build_identity
 from gateway.listener import serve
-from gateway.log import get_logger
+from gateway.log import RequestLog, get_logger
 from gateway.metrics import Metrics, RevocationCollector
 from gateway.ops import Health, metrics_app
 from gateway.pipeline import Pipeline
@@ -38,6 +38,8 @@ from gateway.upstream import Upstream
 PIPELINE = web.AppKey("pipeline", Pipeline)
 STORE = web.AppKey("store", Store)
 CORES = web.AppKey("cores", Cores)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HANDLER: web.AppKey[Handler] = web.AppKey("handler")
 METRICS = web.AppKey("metrics", Metrics)
 PROTECTION = web.AppKey("protection", ProtectionStats)
 
@@ -54,6 +56,7 @@ def build_app(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The TPP-facing application: every request goes to ``Pipeline.handle``."""
+    request_log = RequestLog(settings.log_level)
     audit = AuditLog(settings.audit.path) if settings.audit.path is not None else None
     pipeline = Pipeline(
         caller=identity.caller,
@@ -66,7 +69,7 @@ def build_app(
         upstreams=cores.upstreams,
         store=store,
         metrics=metrics,
-        log=get_logger(),
+        log=request_log,
         clock=clock,
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
@@ -78,14 +81,23 @@ def build_app(
     app[PROTECTION] = ProtectionStats()
     admission = Admission(settings.protection, app[PROTECTION])
     metrics.registry.register(ProtectionCollector(app[PROTECTION]))
-    app.router.add_route("*", "/{tail:.*}", admission.wrap(pipeline.handle))
+    # Every request goes to the pipeline; the route stays for aiohttp's own bookkeeping, but the
+    # server calls HANDLER directly (see listener.serve): no URL dispatch per request.
+    handler: Handler = admission.wrap(pipeline.handle)
+    app[HANDLER] = handler
+    app.router.add_route("*", "/{tail:.*}", handler)
     app.cleanup_ctx.append(admission.running)
     app.cleanup_ctx.append(_close_on_cleanup)
+    app.on_cleanup.append(lambda _app: _flush(request_log))
     if audit is not None:
         app.on_cleanup.append(lambda _app: _close_audit(audit))
     if revocation is not None:
         app.cleanup_ctx.append(_run_revocation(revocation))
     return app
+
+
+async def _flush(request_log: RequestLog) -> None:
+    request_log.flush()
 
 
 async def _close_audit(audit: AuditLog) -> None:
@@ -213,6 +225,7 @@ async def start_gateway(
         reuse_port=settings.lifecycle.workers > 1,
         protection=settings.protection,
         stats=app[PROTECTION],
+        handler=app[HANDLER],
     )
     runners: list[web.BaseRunner] = [runner]
     metrics_port = None

@@ -1,12 +1,25 @@
-"""Structured JSON logs: one ``request`` event per request plus lifecycle events."""
+"""Structured JSON logs: one ``request`` event per request plus lifecycle events.
+
+Lifecycle events go through structlog. The per-request event, on every request's path, is
+rendered directly (one ``json.dumps``) and written through a buffer flushed every 250 ms or
+every 32 KiB: structlog's processor chain plus a flush per line cost ~25 µs a request. The
+line looks the same: ``{"timestamp": ..., "level": "info", "event": "request", ...}``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import datetime as dt
+import json
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
+
+FLUSH_INTERVAL_S = 0.25
+FLUSH_BYTES = 32 * 1024
 
 
 def configure_logging(level: str = "info") -> None:
@@ -24,3 +37,46 @@ def configure_logging(level: str = "info") -> None:
 
 def get_logger(**bound: Any) -> Any:
     return structlog.get_logger("psd2-gateway").bind(**bound)
+
+
+class RequestLog:
+    """The ``request`` events, buffered; ``enabled`` is false when the level is above info."""
+
+    def __init__(self, level: str = "info", stream: TextIO | None = None) -> None:
+        self.enabled = logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
+        self.stream = stream
+        self._lines: list[str] = []
+        self._size = 0
+        self._flush_scheduled = False
+        atexit.register(self.flush)
+
+    def info(self, event: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+        line = json.dumps(
+            {"timestamp": now, "level": "info", "event": event, **fields}, separators=(",", ":")
+        )
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= FLUSH_BYTES:
+            self.flush()
+        elif not self._flush_scheduled:
+            self._schedule()
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._lines:
+            return
+        lines, self._lines, self._size = self._lines, [], 0
+        stream = self.stream or sys.stdout  # looked up late: tests and daemons replace sys.stdout
+        stream.write("\n".join(lines) + "\n")
+        stream.flush()
+
+    def _schedule(self) -> None:
+        try:
+            asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self.flush)
+        except RuntimeError:  # no loop (a tool, a test): write at once
+            self.flush()
+            return
+        self._flush_scheduled = True
