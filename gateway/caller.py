@@ -32,6 +32,12 @@ class IngressSource:
     proxies: TrustedProxies
 
 
+def effective_roles(identity: Identity, registration: TppEntry | None) -> frozenset[Role]:
+    """The QWAC's roles, narrowed to the NCA register's when the registry lists them."""
+    granted = registration.granted_roles if registration is not None else None
+    return identity.tpp.roles if granted is None else identity.tpp.roles & granted
+
+
 class CallerIdentifier:
     """``sandbox_tpp``: in sandbox mode a caller without a certificate is this synthetic TPP."""
 
@@ -56,9 +62,7 @@ class CallerIdentifier:
         else:
             identity = await self._from_ingress(request, peer_ip, self.ingress)
         registration = self.registry.current.lookup(identity.tpp.organization_id)
-        granted = registration.granted_roles if registration is not None else None
-        roles = identity.tpp.roles if granted is None else identity.tpp.roles & granted
-        return Caller(identity, registration, roles)
+        return Caller(identity, registration, effective_roles(identity, registration))
 
     async def _from_ingress(self, request: web.BaseRequest, peer_ip: str, ingress: IngressSource) -> Identity:
         values = request.headers.getall(ingress.header, [])

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import render
-from gateway.caller import CallerIdentifier
+from gateway.caller import CallerIdentifier, effective_roles
 from gateway.consent_observer import ConsentObserver
 from gateway.consents import ConsentLedger
 from gateway.decisions import StoreDecisions
@@ -92,6 +92,10 @@ class Pipeline:
             ex.identity, ex.registration, ex.roles = caller.identity, caller.registration, caller.roles
             ex.target = parse_target(request.raw_path)
             ex.route = self.router.match(ex.method, _host(request), ex.target.path)
+            brand_registry = ex.route.profile.registry
+            if brand_registry is not None:  # this brand's own view of the TPP
+                ex.registration = brand_registry.current.lookup(caller.identity.tpp.organization_id)
+                ex.roles = effective_roles(caller.identity, ex.registration)
             ex.body = await read_body(request, ex.route.max_body_bytes)
             await self.load_consent(ex)
             await self.run_policies(ex)

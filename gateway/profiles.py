@@ -20,11 +20,13 @@ profile:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from gateway.config import doc
 from gateway.dialects import Dialect, DialectName, make_dialect
 from gateway.errors import Code
+from gateway.registry import RegistryHolder
 from gateway.translate import HeaderRules, RequestHeaders, ResponseHeaders
 
 
@@ -62,6 +64,11 @@ class ProfileSpec:
     core_path: CorePath = field(default_factory=CorePath)
     timeouts: Timeouts = field(default_factory=Timeouts)
     headers: HeaderRules = field(default_factory=HeaderRules)
+    registry: Path | None = doc(
+        "This brand's own TPP registry (status, keys, client ids); default: the gateway's "
+        "(identity.registry). Reloaded with the policies.",
+        default=None,
+    )
 
     def __post_init__(self) -> None:
         for code, values in self.error_codes.items():
@@ -88,6 +95,7 @@ class Profile:
     total_timeout_s: float | None
     request_headers: RequestHeaders
     response_headers: ResponseHeaders
+    registry: RegistryHolder | None = None
 
     def core_target(self, path: str, query: str) -> str:
         if self.strip_prefix and (path == self.strip_prefix or path.startswith(self.strip_prefix + "/")):
@@ -111,6 +119,7 @@ def compile_profile(spec: ProfileSpec) -> Profile:
         total_timeout_s=spec.timeouts.total_s,
         request_headers=RequestHeaders(spec.headers.request),
         response_headers=ResponseHeaders(spec.headers.response),
+        registry=RegistryHolder(spec.registry) if spec.registry is not None else None,
     )
 
 

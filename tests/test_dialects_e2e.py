@@ -170,3 +170,30 @@ async def test_second_brand_on_its_own_host(
         plain.get(f"http://127.0.0.1:{gateway.metrics_port}/metrics") as r,
     ):
         assert 'profile="banx",route="banx-accounts"' in await r.text()
+
+
+async def test_each_brand_can_have_its_own_registry(
+    start: StartGateway, core: RecordingCore, client_for: Any, tpp: Pem, tmp_path: Path
+) -> None:
+    """A TPP blocked in the Belfius brand's registry is refused there and served by the Berlin Group face."""
+    brand = tmp_path / "belfius"
+    brand.mkdir()
+    blocked = tmp_path / "belfius-registry.yaml"
+    blocked.write_text("tpps:\n  PSDBE-NBB-0123456789: {status: blocked, client-ids: [dev-tpp-app]}\n")
+    text = (REPO / "policies" / "belfius" / "belfius.yaml").read_text()
+    (brand / "belfius.yaml").write_text(
+        text.replace("  upstream: default\n", f"  upstream: default\n  registry: {blocked}\n")
+    )
+    gateway = await start(
+        core.url,
+        policies=[brand, REPO / "policies" / "berlin-group"],
+        identity=IdentitySettings(registry=registry(tmp_path)),
+    )
+    client = client_for(tpp)
+    async with client.get(f"{gateway.url}/v1/accounts/acc-1/balances", headers=belfius_headers()) as r:
+        body = await r.json()
+        assert (r.status, body["error_code"]) == (401, "401.004")
+    async with client.get(
+        f"{gateway.url}/v1/accounts/acc-1/balances", headers={"X-Request-ID": str(uuid.uuid4())}
+    ) as r:
+        assert r.status == 200

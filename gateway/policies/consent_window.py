@@ -7,7 +7,7 @@
 * transactions older than 90 days (``dateFrom``/``date_from`` before today - 90): "authorised
   only if the consent is valid during 20 minutes after the SCA was performed", and for a
   recurring consent "restricted to the first request for the associated account after the
-  SCA was performed".
+  SCA was performed"; in Belfius-style APIs a valid ``SCA-Token`` (seed 002) satisfies it.
 The SCA time comes from the consent ledger or the access token's ``auth_time``.
 """
 
@@ -17,12 +17,14 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from gateway.config import doc
 from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
 from gateway.policies.base import FailMode
+from gateway.sca_token import ScaTokenVerifier
 from gateway.store.base import Once, Outcome, key
 
 MINUTE_MS = 60_000
@@ -45,6 +47,10 @@ class ConsentWindowConfig:
     period_code: Literal["PERIOD_INVALID", "CONSENT_INVALID"] = doc(
         "Code when old transactions are refused.", default="PERIOD_INVALID"
     )
+    sca_token_header: str = doc("Header of a bank-issued SCA token (Belfius-style).", default="SCA-Token")
+    sca_token_jwks_file: Path | None = doc("JWKS with the keys that sign SCA tokens.", default=None)
+    sca_token_public_keys: list[Path] = doc("PEM keys that sign SCA tokens.", factory=list)
+    sca_token_max_age_s: int = doc("An SCA token proves an SCA this recent.", default=3600, minimum=1)
 
 
 class ConsentWindowPolicy:
@@ -55,6 +61,13 @@ class ConsentWindowPolicy:
 
     def __init__(self, config: ConsentWindowConfig) -> None:
         self.config = config
+        self.sca_tokens = (
+            ScaTokenVerifier(
+                config.sca_token_jwks_file, config.sca_token_public_keys, config.sca_token_max_age_s
+            )
+            if config.sca_token_jwks_file or config.sca_token_public_keys
+            else None
+        )
         self.after_sca_ms = config.after_sca_minutes * MINUTE_MS
         self.period_code = Code(config.period_code)
 
@@ -86,6 +99,8 @@ class ConsentWindowPolicy:
         ):
             return
         days = self.config.history_days
+        if self._sca_token_proves_sca(ex):
+            return
         if sca is None or ex.now_ms > sca + self.after_sca_ms:
             minutes = self.config.after_sca_minutes
             raise Reject(
@@ -95,6 +110,12 @@ class ConsentWindowPolicy:
             return
         first = key(ex.tpp_tag, "history", ex.consent_id, match.group(1), str(sca))
         ex.defer(Once(first, self.after_sca_ms), lambda outcome: self._first_only(outcome, days))
+
+    def _sca_token_proves_sca(self, ex: Exchange) -> bool:
+        if self.sca_tokens is None:
+            return False
+        token = ex.headers.get(self.config.sca_token_header)
+        return token is not None and self.sca_tokens.sca_time_ms(token, ex.now_ms) is not None
 
     def _first_only(self, outcome: Outcome, days: int) -> None:
         if not outcome.allowed:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rulekit import MINUTE, T0, Rules, bound
 
 from gateway.consents import ConsentFacts
@@ -115,3 +119,28 @@ async def test_bad_date_from_is_a_format_error(rules: Rules) -> None:
     with pytest.raises(Reject) as caught:
         await rules.run(bad, now_ms=T0, headers=CONSENT, consent=recurring())
     assert caught.value.code.value == "FORMAT_ERROR"
+
+
+def sca_token(key: ec.EllipticCurvePrivateKey, iat_ms: int, lifetime_s: int = 3600) -> str:
+    return jwt.encode(
+        {"iat": iat_ms // 1000, "exp": iat_ms // 1000 + lifetime_s, "sub": "PSU-1"}, key, "ES256"
+    )
+
+
+async def test_belfius_sca_token_satisfies_the_90_day_rule(store: Store, tmp_path: Path) -> None:
+    """Seed 002: a valid SCA-Token (a JWT, one hour) allows old transactions; stale or foreign ones do not."""
+    key, stranger = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "sca-token-key.pem"
+    pem.write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    rules = Rules(store, [bound("consent-window", sca_token_public_keys=[str(pem)])])
+    late = T0 + 25 * MINUTE
+    fresh = {**CONSENT, "SCA-Token": sca_token(key, late - 10 * MINUTE)}
+    stale = {**CONSENT, "SCA-Token": sca_token(key, late - 70 * MINUTE)}
+    foreign = {**CONSENT, "SCA-Token": sca_token(stranger, late - MINUTE)}
+    assert await rules.status(OLD, now_ms=late, headers=fresh, consent=recurring()) == 200
+    assert await rules.status(OLD, now_ms=late, headers=stale, consent=recurring()) == "PERIOD_INVALID"
+    assert await rules.status(OLD, now_ms=late, headers=foreign, consent=recurring()) == "PERIOD_INVALID"
+    assert (
+        await rules.status(OLD, now_ms=late, headers={**CONSENT, "SCA-Token": "x.y.z"}, consent=recurring())
+        == "PERIOD_INVALID"
+    )
