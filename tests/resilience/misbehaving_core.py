@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from support.loopback import LoopbackServer
+
 LEAK = "CORE-SECRET-d41d8cd9"
 Answer = Callable[["MisbehavingCore", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -66,25 +68,10 @@ def abort(writer: asyncio.StreamWriter) -> None:
 
 
 @dataclass
-class MisbehavingCore:
+class MisbehavingCore(LoopbackServer):
     behaviour: Answer = hold_until_hung_up
     seen: list[bytes] = field(default_factory=list)
     hung_up: list[float] = field(default_factory=list)
-    port: int = 0
-    _server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> MisbehavingCore:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -7,9 +7,10 @@ gateway sent (a duplicated Content-Length or a leftover Transfer-Encoding would 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import dataclass, field
+
+from support.loopback import LoopbackServer
 
 
 @dataclass
@@ -29,28 +30,11 @@ class Seen:
 
 
 @dataclass
-class RecordingCore:
+class RecordingCore(LoopbackServer):
     delay_s: float = 0.0
     status: int = 200
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
-    port: int = 0
-    _server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> RecordingCore:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
