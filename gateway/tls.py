@@ -53,7 +53,7 @@ def server_context(
         _load(ctx.load_verify_locations, "tls.client-ca", client_ca)
         ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT | X509_V_FLAG_NO_CHECK_TIME
         ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
-        _accept_any_client_purpose(ctx)
+        _tune_openssl(ctx)
     elif require_client_cert:
         raise GatewayError("tls.client-ca: a CA bundle is required when client certificates are required")
     return ctx
@@ -61,31 +61,40 @@ def server_context(
 
 # OpenSSL: X509_PURPOSE_ANY, and SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT.
 _X509_PURPOSE_ANY = 7
+_SSL_CTRL_SET_SESS_CACHE_MODE, _SSL_SESS_CACHE_OFF = 44, 0
 _VERIFY_MODES = {ssl.CERT_REQUIRED: 3, ssl.CERT_OPTIONAL: 1}
 
 
-def _accept_any_client_purpose(ctx: ssl.SSLContext) -> None:
-    """Let the handshake accept QWACs whose EKU lacks clientAuth (serverAuth-only QWACs).
+def _tune_openssl(ctx: ssl.SSLContext) -> None:
+    """Two OpenSSL settings Python's ssl module does not expose, set through ctypes.
 
-    OpenSSL checks the "SSL client" purpose of a client certificate, which fails a QWAC that
-    carries only serverAuth, and QTSPs are dropping clientAuth from QWACs from 2026. Python's
-    ssl module cannot change the purpose and pyOpenSSL cannot drive asyncio's TLS transport,
-    so call ``SSL_CTX_set_purpose`` on the context's ``SSL_CTX`` through ctypes. The pointer
-    is used only after ``SSL_CTX_get_verify_mode`` read through it agrees with Python's
-    view; otherwise nothing is changed (and such QWACs fail the handshake, safely). The EKU
-    itself is still judged by the application validator (identity.require-client-auth-eku).
+    * Accept QWACs whose EKU lacks clientAuth (serverAuth-only QWACs): OpenSSL checks the
+      "SSL client" purpose of a client certificate, which fails them, and QTSPs are dropping
+      clientAuth from QWACs from 2026 (``SSL_CTX_set_purpose(ANY)``). The EKU itself is still
+      judged by the application validator (identity.require-client-auth-eku).
+    * No server-side session cache (``SSL_CTX_set_session_cache_mode(OFF)``): with tickets
+      already off, no session is ever resumed, so every connection presents its certificate.
+    pyOpenSSL cannot drive asyncio's TLS transport, hence ctypes on the context's ``SSL_CTX``.
+    The pointer is used only after ``SSL_CTX_get_verify_mode`` read through it agrees with
+    Python's view; otherwise nothing is changed (serverAuth-only QWACs then fail the handshake,
+    and sessions may resume: both safe, as every request is validated at application level).
     """
     try:
         lib = ctypes.CDLL(_ssl.__file__)
-        get_mode, set_purpose = lib.SSL_CTX_get_verify_mode, lib.SSL_CTX_set_purpose
+        get_mode, set_purpose, ctrl = lib.SSL_CTX_get_verify_mode, lib.SSL_CTX_set_purpose, lib.SSL_CTX_ctrl
     except (OSError, AttributeError):
         return
     get_mode.argtypes, get_mode.restype = [ctypes.c_void_p], ctypes.c_int
     set_purpose.argtypes, set_purpose.restype = [ctypes.c_void_p, ctypes.c_int], ctypes.c_int
+    ctrl.argtypes, ctrl.restype = (
+        [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p],
+        ctypes.c_long,
+    )
     # PySSLContext starts with PyObject_HEAD followed by the SSL_CTX pointer (CPython 3.11-3.14).
     pointer = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
     if pointer and get_mode(pointer) == _VERIFY_MODES.get(ctx.verify_mode):
         set_purpose(pointer, _X509_PURPOSE_ANY)
+        ctrl(pointer, _SSL_CTRL_SET_SESS_CACHE_MODE, _SSL_SESS_CACHE_OFF, None)
 
 
 def client_context(
