@@ -24,6 +24,7 @@ from gateway.log import RequestLog, get_logger
 from gateway.metrics import Metrics, RevocationCollector
 from gateway.ops import Health, metrics_app
 from gateway.pipeline import Pipeline
+from gateway.policies import fails_closed_on_store
 from gateway.policyset import PolicySet, load_policy_set
 from gateway.protection import Admission, ProtectionCollector, ProtectionStats
 from gateway.redact import KeyedHasher
@@ -213,6 +214,7 @@ async def start_gateway(
         clock=clock,
     )
     reloader = Reloader(settings, app[PIPELINE], identity, cores, metrics)
+    health.store_needed = lambda: fails_closed_on_store(app[PIPELINE].router)
     app.cleanup_ctx.append(watch_files(reloader, settings.lifecycle.watch_interval_s))
     runner, port = await serve(
         app,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -13,9 +14,14 @@ from gateway.store.base import Store, StoreUnavailable
 
 @dataclass
 class Health:
-    """Readiness the operator listener reports: false before start and from SIGTERM on."""
+    """Readiness the operator listener reports: false before start and from SIGTERM on.
+
+    ``store_needed`` says whether some rule fails closed on the store: only then does an
+    unreachable store make the gateway unready (fail-open rules keep serving on local limits).
+    """
 
     ready: bool = False
+    store_needed: Callable[[], bool] = lambda: True
 
 
 def metrics_app(metrics: Metrics, store: Store, health: Health | None = None) -> web.Application:
@@ -34,7 +40,9 @@ def metrics_app(metrics: Metrics, store: Store, health: Health | None = None) ->
         try:
             await store.ping()
         except StoreUnavailable:
-            return web.json_response({"status": "not ready", "store": "unreachable"}, status=503)
+            if health.store_needed():
+                return web.json_response({"status": "not ready", "store": "unreachable"}, status=503)
+            return web.json_response({"status": "ready", "store": "unreachable (no rule fails closed)"})
         return web.json_response({"status": "ready", "store": "ok"})
 
     app = web.Application()

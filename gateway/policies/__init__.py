@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from gateway.policies.accept import AcceptPolicy
 from gateway.policies.access_frequency import AccessFrequencyPolicy
@@ -44,4 +45,28 @@ _TYPES: tuple[PolicyType, ...] = (
 )
 REGISTRY: Mapping[str, PolicyType] = {policy.name: policy for policy in _TYPES}
 
-__all__ = ["REGISTRY", "Bound", "FailMode", "Mode", "Policy", "PolicyType"]
+# Policy types whose decisions need the shared store.
+STORE_USERS = frozenset(
+    {"request-id-replay", "rate-limit", "access-frequency", "consent-window", "consent-binding"}
+)
+
+
+def fails_closed_on_store(router: Any) -> bool:
+    """Whether any route has a store-using rule that fails closed (readiness depends on the store)."""
+    return any(
+        bound.name in STORE_USERS and bound.fail == "closed" and bound.mode == "enforce"
+        for route in router.routes
+        for bound in route.policies
+    )
+
+
+__all__ = [
+    "REGISTRY",
+    "STORE_USERS",
+    "Bound",
+    "FailMode",
+    "Mode",
+    "Policy",
+    "PolicyType",
+    "fails_closed_on_store",
+]
