@@ -67,9 +67,7 @@ class Pipeline:
         self.caller = caller
         self.router = router
         self.upstreams = upstreams
-        self.store = store
         self.metrics = metrics
-        self.log = log
         self.forwarding = forwarding
         self.clock = clock
         self.decisions = StoreDecisions(
@@ -88,27 +86,39 @@ class Pipeline:
         )
         try:
             check_framing(request)
-            caller = await self.caller.identify(request, ex.peer_ip)
-            ex.identity, ex.registration, ex.roles = caller.identity, caller.registration, caller.roles
+            await self.identify(request, ex)
             ex.target = parse_target(request.raw_path)
             ex.route = self.router.match(ex.method, _host(request), ex.target.path)
-            brand_registry = ex.route.profile.registry
-            if brand_registry is not None:  # this brand's own view of the TPP
-                ex.registration = brand_registry.current.lookup(caller.identity.tpp.organization_id)
-                ex.roles = effective_roles(caller.identity, ex.registration)
+            self.apply_brand_registry(ex)
             ex.body = await read_body(request, ex.route.max_body_bytes)
             await self.load_consent(ex)
             await self.run_policies(ex)
             await self.decisions.decide(ex)
-            if ex.route.answer is not None:
-                result = LOCAL_ANSWERS[ex.route.answer](ex, self.router)
-            else:
-                result = await self.forward(ex)
+            result = await self.answer(ex)
         except Reject as reject:
             result = self.rejected(ex, reject)
         self.recorder.record(ex, result)
         result.headers["Server"] = "psd2-gateway"  # never the Python or aiohttp version
         return web.Response(status=result.status, headers=result.headers, body=result.body)
+
+    async def identify(self, request: web.BaseRequest, ex: Exchange) -> None:
+        caller = await self.caller.identify(request, ex.peer_ip)
+        ex.identity, ex.registration, ex.roles = caller.identity, caller.registration, caller.roles
+
+    def apply_brand_registry(self, ex: Exchange) -> None:
+        """A brand with its own TPP registry sees the TPP through it."""
+        assert ex.route is not None and ex.identity is not None
+        registry = ex.route.profile.registry
+        if registry is not None:
+            ex.registration = registry.current.lookup(ex.identity.tpp.organization_id)
+            ex.roles = effective_roles(ex.identity, ex.registration)
+
+    async def answer(self, ex: Exchange) -> Result:
+        """The core's answer, or the gateway's own for routes declared with ``answer:``."""
+        assert ex.route is not None
+        if ex.route.answer is not None:
+            return LOCAL_ANSWERS[ex.route.answer](ex, self.router)
+        return await self.forward(ex)
 
     def _count_store_error(self, decision: str) -> None:
         self.metrics.store_errors.labels(decision).inc()
