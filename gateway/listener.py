@@ -54,6 +54,7 @@ class Acceptor(asyncio.AbstractServer):
         self._handshake_timeout_s = handshake_timeout_s if ssl_context is not None else None
         self._loop = asyncio.get_running_loop()
         self._handshakes: set[asyncio.Task[None]] = set()
+        self._max_handshakes = limits.max_handshakes
         self._serving = True
         self._loop.add_reader(sock.fileno(), self._accept)
 
@@ -73,6 +74,10 @@ class Acceptor(asyncio.AbstractServer):
                     self._loop.remove_reader(self._sock.fileno())
                     self._loop.call_later(_ACCEPT_PAUSE_S, self._resume)
                 return
+            if len(self._handshakes) >= self._max_handshakes:
+                self._limits.stats.refused_handshakes += 1
+                conn.close()
+                continue
             slot = self._limits.admit(str(address[0]))
             if slot is None:
                 conn.close()

@@ -50,6 +50,7 @@ _MALFORMED = "The request is not well-formed HTTP/1.1 or exceeds the gateway's s
 @dataclass
 class ProtectionStats:
     refused_connections: int = 0
+    refused_handshakes: int = 0
     handshake_failures: int = 0
     handshake_failure_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     head_timeouts: int = 0
@@ -110,6 +111,7 @@ class ConnectionLimits:
 
     def __init__(self, settings: ProtectionSettings, stats: ProtectionStats) -> None:
         self.per_ip = settings.max_connections_per_ip
+        self.max_handshakes = settings.max_handshakes
         self.total = effective_max_connections(settings.max_connections)
         self.stats = stats
         self.by_ip: collections.Counter[str] = collections.Counter()
@@ -415,7 +417,14 @@ def resident_bytes() -> int | None:
 class ProtectionCollector(Collector):
     """The protection counters, read at scrape time."""
 
-    EVENTS = ("refused_connections", "handshake_failures", "head_timeouts", "slow_bodies", "shed")
+    EVENTS = (
+        "refused_connections",
+        "refused_handshakes",
+        "handshake_failures",
+        "head_timeouts",
+        "slow_bodies",
+        "shed",
+    )
     GAUGES = ("open_connections", "in_flight", "queued")
 
     def __init__(self, stats: ProtectionStats) -> None:

@@ -239,6 +239,12 @@ class ProtectionSettings:
         default=8192,
         minimum=1,
     )
+    max_handshakes: int = doc(
+        "TLS handshakes in progress at once per process; new connections beyond are closed at accept "
+        "(handshakes are the CPU-heaviest step: a flood of them must not starve admitted requests).",
+        default=256,
+        minimum=1,
+    )
     max_connections_per_ip: int = doc(
         "Open connections from one client address, refused at accept above, before the TLS handshake "
         "(0: no limit; behind an ingress every connection comes from the ingress).",
