@@ -5,6 +5,9 @@ KEYS, op records in ARGV, see the header of ``batch.lua``) and evaluated in one 
 Redis Cluster each group lives in one slot and a request costs one round trip. When an
 enforcing operation is denied under one tag, the groups that committed are undone (see
 ``base``). Every call is bounded by ``budget_ms``; every failure becomes ``StoreUnavailable``.
+
+On one node the client is ``resp.RespClient`` (a few multiplexed connections, none of redis-py's
+per-call machinery); Cluster, and URLs or options it does not cover, use redis-py.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from gateway.store.base import Once, Op, Outcome, Quota, Read, StoreUnavailable, Write, hash_tag
+from gateway.store.resp import NoScript, RespClient, Unsupported
 
 SCRIPT = files("gateway.store").joinpath("batch.lua").read_text(encoding="utf-8")
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
@@ -48,9 +52,9 @@ class _Group:
 
 
 class RedisStore:
-    """A ``Store`` over a redis-py asyncio client (``Redis`` or ``RedisCluster``)."""
+    """A ``Store`` over a ``RespClient`` (one node) or a redis-py ``Redis`` or ``RedisCluster``."""
 
-    def __init__(self, client: Redis | RedisCluster, *, budget_ms: int = 50) -> None:
+    def __init__(self, client: RespClient | Redis | RedisCluster, *, budget_ms: int = 50) -> None:
         self._client = client
         self._budget_s = budget_ms / 1000
         self._script_loaded = False
@@ -71,7 +75,22 @@ class RedisStore:
         Query parameters and ``kwargs`` go to redis-py (``ssl_ca_certs``, ``ssl_certfile``...).
         ``budget_ms`` must cover a connect (and TLS handshake) to Redis: a cold connection is
         opened inside the first call's budget.
+
+        On one node, when hiredis is installed and ``kwargs`` hold only TLS options, the client
+        is a ``RespClient``: its few connections are each shared by all calls, so
+        ``max_connections`` and the health checks (a lost connection is seen while idle) are
+        redis-py's only.
         """
+        scheme, sep, rest = url.partition("://")
+        if scheme not in ("redis+cluster", "rediss+cluster"):
+            with contextlib.suppress(Unsupported):
+                resp = RespClient.from_url(
+                    url,
+                    connect_timeout_s=connect_timeout_ms / 1000,
+                    reply_timeout_s=budget_ms / 1000,
+                    **kwargs,
+                )
+                return cls(resp, budget_ms=budget_ms)
         options: dict[str, Any] = {
             # A read never outlives the budget, even outside ``run`` (health checks); when it
             # fires redis-py drops the connection, so a late reply is never read by the next call.
@@ -88,7 +107,6 @@ class RedisStore:
             "health_check_interval": health_check_interval_s,
             **kwargs,
         }
-        scheme, sep, rest = url.partition("://")
         if scheme in ("redis+cluster", "rediss+cluster"):
             # RedisCluster keeps one pool per node and has no blocking pool: ``max_connections``
             # is per node, and an exhausted pool fails at once (-> StoreUnavailable).
@@ -155,7 +173,7 @@ class RedisStore:
             await self._load_script()
         try:
             return cast(list[Any], await self._client.evalsha(SCRIPT_SHA, len(keys), *keys, *args))
-        except NoScriptError:
+        except (NoScriptError, NoScript):
             # Lost (restart, SCRIPT FLUSH, failover, new node): load it again, on every primary.
             # (Not EVAL: on Cluster, concurrent NOSCRIPT replies made redis-py drop connections.)
             await self._load_script()
