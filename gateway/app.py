@@ -216,6 +216,13 @@ async def start_gateway(
     reloader = Reloader(settings, app[PIPELINE], identity, cores, metrics)
     health.store_needed = lambda: fails_closed_on_store(app[PIPELINE].router)
     app.cleanup_ctx.append(watch_files(reloader, settings.lifecycle.watch_interval_s))
+    # The operator listener first: if its port is taken, start-up fails before the TPP port
+    # takes connections (with --workers, a half-started worker would reset the ones it got).
+    ops_runner, metrics_port = None, None
+    if settings.metrics.enabled:
+        ops_runner, metrics_port = await serve(
+            metrics_app(metrics, store, health), settings.metrics.host, settings.metrics.port
+        )
     runner, port = await serve(
         app,
         settings.listen.host,
@@ -229,12 +236,9 @@ async def start_gateway(
         stats=app[PROTECTION],
         handler=app[HANDLER],
     )
+    # Closed in this order: the TPP listener drains while /readyz still answers "draining".
     runners: list[web.BaseRunner] = [runner]
-    metrics_port = None
-    if settings.metrics.enabled:
-        ops_runner, metrics_port = await serve(
-            metrics_app(metrics, store, health), settings.metrics.host, settings.metrics.port
-        )
+    if ops_runner is not None:
         runners.append(ops_runner)
     log.info(
         "gateway_started",

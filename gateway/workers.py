@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -51,6 +52,12 @@ def run_workers(settings: Settings) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
+    # One worker gone means the set is broken (a bind failed, a crash): stop the others and
+    # exit with its code, so the orchestrator restarts the whole pod cleanly.
+    multiprocessing.connection.wait([w.sentinel for w in workers])
+    if any(not w.is_alive() and w.exitcode not in (0, None) for w in workers):
+        get_logger().error("worker_exited", codes=[w.exitcode for w in workers if not w.is_alive()])
+        forward(signal.SIGTERM, None)
     for worker in workers:
         worker.join()
     if sandbox is not None:

@@ -22,13 +22,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_range(count: int, avoid: int) -> int:
+    """A first port of ``count`` consecutive free ports, none of them ``avoid``."""
+    for _ in range(100):
+        first = free_port()
+        if first + count > 65535 or first <= avoid < first + count:
+            continue
+        if all(_bindable(port) for port in range(first + 1, first + count)):
+            return first
+    raise RuntimeError("no free port range")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 class GatewayProcess:
     def __init__(self, directory: Path, pki: TestPki, upstream_url: str, **settings: Any) -> None:
         self.port = free_port()
-        # Worker i serves metrics on metrics_port + i: keep that range clear of the TPP port.
-        self.metrics_port = free_port()
-        while self.port - 8 <= self.metrics_port <= self.port:
-            self.metrics_port = free_port()
+        # Worker i serves metrics on metrics_port + i: that small range must be free too.
+        self.metrics_port = free_range(4, avoid=self.port)
         config = {
             "listen": {"host": "127.0.0.1", "port": self.port},
             "metrics": {"host": "127.0.0.1", "port": self.metrics_port},
