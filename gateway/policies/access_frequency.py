@@ -58,7 +58,6 @@ class AccessFrequencyConfig:
         minimum=0,
         maximum=86_400,
     )
-    consent_header: str = doc("Header carrying the consent id.", default="Consent-ID")
 
     def __post_init__(self) -> None:
         try:
