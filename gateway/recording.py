@@ -37,6 +37,8 @@ class Recorder:
         # Label children by label values: .labels() re-validates and hashes on every call.
         self._requests: dict[tuple[str, ...], Any] = {}
         self._gateway_seconds: dict[str, Any] = {}
+        self._upstream_seconds: dict[str, Any] = {}
+        self._role_lists: dict[frozenset[Any], list[str]] = {}
 
     def record(self, ex: Exchange, result: Result) -> None:
         route = ex.route.name if ex.route else "none"
@@ -52,7 +54,7 @@ class Recorder:
             profile=profile,
             service=service,
             tpp=ex.identity.tpp.organization_id if ex.identity else None,
-            roles=sorted(r.value for r in ex.roles) if ex.identity else None,
+            roles=self._roles(ex) if ex.identity else None,
             outcome=result.outcome,
             status=result.status,
             rule=result.reject.rule if result.reject else None,
@@ -64,6 +66,13 @@ class Recorder:
             gateway_ms=round(gateway_s * 1000, 3),
             upstream_ms=round(result.upstream_seconds * 1000, 3) if result.outcome == "forwarded" else None,
         )
+
+    def _roles(self, ex: Exchange) -> list[str]:
+        """The roles as a sorted list, computed once per distinct set (there are at most 16)."""
+        roles = self._role_lists.get(ex.roles)
+        if roles is None:
+            roles = self._role_lists[ex.roles] = sorted(r.value for r in ex.roles)
+        return roles
 
     def _metrics(
         self, ex: Exchange, result: Result, profile: str, route: str, service: str, gateway_s: float
@@ -79,7 +88,10 @@ class Recorder:
             histogram = self._gateway_seconds[service] = metrics.gateway_seconds.labels(service)
         histogram.observe(gateway_s)
         if result.outcome == "forwarded":
-            metrics.upstream_seconds.labels(service).observe(result.upstream_seconds)
+            upstream = self._upstream_seconds.get(service)
+            if upstream is None:
+                upstream = self._upstream_seconds[service] = metrics.upstream_seconds.labels(service)
+            upstream.observe(result.upstream_seconds)
         for shadow in ex.shadow_rejections:
             metrics.rejections.labels(shadow.rule, "shadow", shadow.code.value).inc()
         if result.reject is not None:

@@ -3,21 +3,36 @@
 The upstream URL is the configured base plus the request's checked path and query, so
 neither an absolute-form target nor a ``Host`` header can change where a request goes.
 Nothing is retried: a PSD2 payment initiation sent twice is two payments.
+
+Why not aiohttp's ``ClientSession``: it was about 30% of the no-policy gateway's CPU
+(``bench/README.md``), for cookie jars, redirects, tracing, URL objects and per-request
+bookkeeping a proxy to one fixed core never uses. This client pools connections to one
+origin and frames requests; parsing is llhttp's (``core_connection.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 import ssl
+import zlib
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
-import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
+from gateway.core_connection import CoreAnswer, CoreAnswerInvalid, CoreConnection
 from gateway.errors import Code, Reject
 
-_READ_CHUNK = 64 * 1024
+_MAX_HEAD_BYTES = 64 * 1024
+_MAX_FIELD_BYTES = 8190  # aiohttp's default line limit, kept
+_KEEPALIVE_S = 30.0
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+# Every header line must be a token, a colon and a value without CR, LF or NUL: a translated
+# or templated value can never add a line to the core's request.
+_HEADER_BLOCK = re.compile(r"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\x00]*\r\n)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,77 +71,142 @@ class HttpUpstreamConfig:
 
 
 class HttpUpstream:
-    """An aiohttp client session to one core, created on first use inside the running loop."""
+    """A keep-alive connection pool to one core (http or https), created lazily in the running loop."""
 
     def __init__(self, config: HttpUpstreamConfig) -> None:
         self.config = config
-        self.base = config.base_url.rstrip("/")
-        self.timeout = aiohttp.ClientTimeout(
-            total=config.total_timeout_s, sock_connect=config.connect_timeout_s
-        )
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self.config.max_connections,
-                ssl=self.config.ssl_context if self.config.ssl_context is not None else True,
-                keepalive_timeout=30,
-            )
-            # No cookie jar: a gateway must not carry one TPP's cookies into another's request.
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self.timeout,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-            )
-        return self._session
+        parts = urlsplit(config.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"unsupported core URL: {config.base_url!r}")
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.tls else 80)
+        self.prefix = parts.path.rstrip("/")
+        default_port = parts.port is None or parts.port == (443 if self.tls else 80)
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        self.host_header = name if default_port else f"{name}:{self.port}"
+        self.ssl_context = config.ssl_context or (ssl.create_default_context() if self.tls else None)
+        self._idle: list[CoreConnection] = []  # most recently used last
+        self._slots: asyncio.Semaphore | None = None
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        url = URL(self.base + request.target, encoded=True)
-        try:
-            async with self._client().request(
-                request.method,
-                url,
-                headers=request.headers,
-                data=request.body if request.body or request.method in ("POST", "PUT", "PATCH") else None,
-                allow_redirects=False,
-                timeout=self._timeout(request),
-            ) as response:
-                body = await self._read_bounded(response)
-                return UpstreamResponse(response.status, response.headers, body)
-        except aiohttp.ConnectionTimeoutError as e:
-            raise Reject(
-                Code.GATEWAY_TIMEOUT, "The bank system did not accept the connection in time."
-            ) from e
-        except TimeoutError as e:
-            raise Reject(Code.GATEWAY_TIMEOUT, "The bank system did not answer in time.") from e
-        except (aiohttp.ClientError, ValueError) as e:
-            raise Reject(Code.BAD_GATEWAY, "The bank system could not be reached or answered badly.") from e
+        data = self._encode(request)
+        total = request.total_timeout_s or self.config.total_timeout_s
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.max_connections)
+        async with self._slots:
+            try:
+                async with asyncio.timeout(total):
+                    connection = await self._connection(request.connect_timeout_s)
+                    answer = await self._exchange(connection, data, request.method == "HEAD")
+                    return self._response(answer)
+            except _ConnectTimeout as e:
+                raise Reject(
+                    Code.GATEWAY_TIMEOUT, "The bank system did not accept the connection in time."
+                ) from e
+            except TimeoutError as e:
+                raise Reject(Code.GATEWAY_TIMEOUT, "The bank system did not answer in time.") from e
+            except (OSError, CoreAnswerInvalid, zlib.error) as e:
+                raise Reject(
+                    Code.BAD_GATEWAY, "The bank system could not be reached or answered badly."
+                ) from e
 
-    def _timeout(self, request: UpstreamRequest) -> aiohttp.ClientTimeout:
-        if request.connect_timeout_s is None and request.total_timeout_s is None:
-            return self.timeout
-        return aiohttp.ClientTimeout(
-            total=request.total_timeout_s or self.config.total_timeout_s,
-            sock_connect=request.connect_timeout_s or self.config.connect_timeout_s,
+    async def _exchange(self, connection: CoreConnection, data: bytes, head_only: bool) -> CoreAnswer:
+        try:
+            answer = await connection.send(data, head_only=head_only)
+        except BaseException:
+            connection.abort()  # also on timeout or cancellation: the core sees the request end
+            raise
+        if connection.reusable:
+            connection.idle_since = asyncio.get_running_loop().time()
+            self._idle.append(connection)
+        else:
+            connection.abort()
+        return answer
+
+    async def _connection(self, connect_timeout_s: float | None) -> CoreConnection:
+        loop = asyncio.get_running_loop()
+        fresh_after = loop.time() - _KEEPALIVE_S
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed and connection.idle_since > fresh_after:
+                return connection
+            connection.abort()
+        connect_s = connect_timeout_s or self.config.connect_timeout_s
+        try:
+            async with asyncio.timeout(connect_s):
+                _, connection = await loop.create_connection(
+                    self._new_connection,
+                    self.host,
+                    self.port,
+                    ssl=self.ssl_context,
+                    server_hostname=self.host if self.tls else None,
+                )
+        except TimeoutError as e:
+            raise _ConnectTimeout from e
+        return connection
+
+    def _new_connection(self) -> CoreConnection:
+        return CoreConnection(
+            max_head_bytes=_MAX_HEAD_BYTES,
+            max_field_bytes=_MAX_FIELD_BYTES,
+            max_body_bytes=self.config.max_response_bytes,
         )
 
-    async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
+    def _encode(self, request: UpstreamRequest) -> bytes:
+        host = self.host_header
+        lines = []
+        for name, value in request.headers.items():
+            lowered = name.lower()
+            if lowered in _FRAMING:
+                if lowered == "host":
+                    host = value  # a profile may name the core's virtual host
+                continue  # framing is this client's own
+            lines.append(f"{name}: {value}\r\n")
+        lines.insert(0, f"Host: {host}\r\n")
+        block = "".join(lines)
+        breaks = len(lines)
+        if (
+            block.count("\n") != breaks
+            or block.count("\r") != breaks
+            or _HEADER_BLOCK.fullmatch(block) is None
+        ):
+            raise Reject(Code.BAD_GATEWAY, "A header for the bank system is malformed.")
+        length = (
+            f"Content-Length: {len(request.body)}\r\n" if request.body or request.method in _WITH_BODY else ""
+        )
+        head = f"{request.method} {self.prefix}{request.target} HTTP/1.1\r\n{block}{length}\r\n"
+        return head.encode("utf-8", "surrogateescape") + request.body
+
+    def _response(self, answer: CoreAnswer) -> UpstreamResponse:
+        headers: CIMultiDict[str] = CIMultiDict()
+        coding = b""
+        for name, value in answer.headers:
+            if name.lower() == b"content-encoding":
+                coding = value.strip().lower()
+            headers.add(name.decode("ascii", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        body = answer.body if coding in (b"", b"identity") else self._decoded(coding, answer.body)
+        return UpstreamResponse(answer.status, CIMultiDictProxy(headers), body)
+
+    def _decoded(self, coding: bytes, body: bytes) -> bytes:
+        """gzip and deflate, bounded (a small bomb must not become a large body); nothing else."""
+        if coding in (b"gzip", b"x-gzip"):
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif coding == b"deflate":
+            inflater = zlib.decompressobj(zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS)
+        else:
+            raise CoreAnswerInvalid(f"unsupported content coding {coding!r}")
         limit = self.config.max_response_bytes
-        if response.content_length is not None and response.content_length > limit:
-            raise Reject(Code.BAD_GATEWAY, "The bank system's answer is too large.")
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await response.content.read(_READ_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise Reject(Code.BAD_GATEWAY, "The bank system's answer is too large.")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        out = inflater.decompress(body, limit + 1)
+        if len(out) > limit:
+            raise CoreAnswerInvalid("The bank system's answer is too large.")
+        return out
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.abort()
+
+
+class _ConnectTimeout(Exception):
+    pass
