@@ -66,6 +66,12 @@ class CoreConnection(asyncio.Protocol):
         self.transport.write(data)
         return self._waiter
 
+    def time_out(self) -> None:
+        """The answer is overdue: fail the request with TimeoutError and drop the connection."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(TimeoutError())
+        self.abort()
+
     def abort(self) -> None:
         self.closed = True
         if self.transport is not None:

@@ -28,11 +28,11 @@ from gateway.errors import Code, Reject
 _MAX_HEAD_BYTES = 64 * 1024
 _MAX_FIELD_BYTES = 8190  # aiohttp's default line limit, kept
 _KEEPALIVE_S = 30.0
+_SWEEP_S = 0.05
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-# Every header line must be a token, a colon and a value without CR, LF or NUL: a translated
-# or templated value can never add a line to the core's request.
-_HEADER_BLOCK = re.compile(r"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\x00]*\r\n)*")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CHECKED_NAMES_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,9 @@ class HttpUpstream:
         self.ssl_context = config.ssl_context or (ssl.create_default_context() if self.tls else None)
         self._idle: list[CoreConnection] = []  # most recently used last
         self._slots: asyncio.Semaphore | None = None
+        self._checked_names: set[str] = set()
+        self._in_flight: dict[CoreConnection, float] = {}  # -> deadline (loop time)
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         data = self._encode(request)
@@ -95,11 +98,11 @@ class HttpUpstream:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.config.max_connections)
         async with self._slots:
+            deadline = asyncio.get_running_loop().time() + total
             try:
-                async with asyncio.timeout(total):
-                    connection = await self._connection(request.connect_timeout_s)
-                    answer = await self._exchange(connection, data, request.method == "HEAD")
-                    return self._response(answer)
+                connection = await self._connection(request.connect_timeout_s, deadline)
+                answer = await self._exchange(connection, data, request.method == "HEAD", deadline)
+                return self._response(answer)
             except _ConnectTimeout as e:
                 raise Reject(
                     Code.GATEWAY_TIMEOUT, "The bank system did not accept the connection in time."
@@ -111,12 +114,19 @@ class HttpUpstream:
                     Code.BAD_GATEWAY, "The bank system could not be reached or answered badly."
                 ) from e
 
-    async def _exchange(self, connection: CoreConnection, data: bytes, head_only: bool) -> CoreAnswer:
+    async def _exchange(
+        self, connection: CoreConnection, data: bytes, head_only: bool, deadline: float
+    ) -> CoreAnswer:
+        self._in_flight[connection] = deadline
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(_SWEEP_S, self._sweep)
         try:
             answer = await connection.send(data, head_only=head_only)
         except BaseException:
             connection.abort()  # also on timeout or cancellation: the core sees the request end
             raise
+        finally:
+            del self._in_flight[connection]
         if connection.reusable:
             connection.idle_since = asyncio.get_running_loop().time()
             self._idle.append(connection)
@@ -124,7 +134,20 @@ class HttpUpstream:
             connection.abort()
         return answer
 
-    async def _connection(self, connect_timeout_s: float | None) -> CoreConnection:
+    def _sweep(self) -> None:
+        """Time out answers past their deadline.
+
+        One timer for all requests in flight, rather than an ``asyncio.timeout`` (a timer set
+        and cancelled) per request: the deadline is met to within ``_SWEEP_S``, never early.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for connection, deadline in list(self._in_flight.items()):
+            if now >= deadline:
+                connection.time_out()
+        self._sweeper = loop.call_later(_SWEEP_S, self._sweep) if self._in_flight else None
+
+    async def _connection(self, connect_timeout_s: float | None, deadline: float) -> CoreConnection:
         loop = asyncio.get_running_loop()
         fresh_after = loop.time() - _KEEPALIVE_S
         while self._idle:
@@ -132,7 +155,7 @@ class HttpUpstream:
             if not connection.closed and connection.idle_since > fresh_after:
                 return connection
             connection.abort()
-        connect_s = connect_timeout_s or self.config.connect_timeout_s
+        connect_s = min(connect_timeout_s or self.config.connect_timeout_s, deadline - loop.time())
         try:
             async with asyncio.timeout(connect_s):
                 _, connection = await loop.create_connection(
@@ -157,6 +180,8 @@ class HttpUpstream:
         host = self.host_header
         lines = []
         for name, value in request.headers.items():
+            if name not in self._checked_names:
+                self._check_name(name)
             lowered = name.lower()
             if lowered in _FRAMING:
                 if lowered == "host":
@@ -165,18 +190,21 @@ class HttpUpstream:
             lines.append(f"{name}: {value}\r\n")
         lines.insert(0, f"Host: {host}\r\n")
         block = "".join(lines)
-        breaks = len(lines)
-        if (
-            block.count("\n") != breaks
-            or block.count("\r") != breaks
-            or _HEADER_BLOCK.fullmatch(block) is None
-        ):
+        # One line per header: no value may break a line or hide a NUL (a translated or
+        # templated value could otherwise add a header of its own to the core's request).
+        if block.count("\n") != len(lines) or block.count("\r") != len(lines) or "\x00" in block:
             raise Reject(Code.BAD_GATEWAY, "A header for the bank system is malformed.")
-        length = (
-            f"Content-Length: {len(request.body)}\r\n" if request.body or request.method in _WITH_BODY else ""
-        )
+        with_length = request.body or request.method in _WITH_BODY
+        length = f"Content-Length: {len(request.body)}\r\n" if with_length else ""
         head = f"{request.method} {self.prefix}{request.target} HTTP/1.1\r\n{block}{length}\r\n"
         return head.encode("utf-8", "surrogateescape") + request.body
+
+    def _check_name(self, name: str) -> None:
+        """Header names are tokens (RFC 9110 5.1); the ones seen are remembered, up to a bound."""
+        if _TOKEN.fullmatch(name) is None:
+            raise Reject(Code.BAD_GATEWAY, "A header for the bank system is malformed.")
+        if len(self._checked_names) < _CHECKED_NAMES_MAX:
+            self._checked_names.add(name)
 
     def _response(self, answer: CoreAnswer) -> UpstreamResponse:
         headers: CIMultiDict[str] = CIMultiDict()
@@ -203,6 +231,9 @@ class HttpUpstream:
         return out
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.abort()

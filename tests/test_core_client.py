@@ -252,3 +252,12 @@ def test_keep_alive_under_uvloop() -> None:
             await server.close()
 
     assert uvloop.run(scenario()) == ([200, 200, 200], 1)
+
+
+@pytest.mark.parametrize("name", ["X Bank", "X:Bank", "", "X-Bänk"])
+async def test_a_header_name_that_is_not_a_token_is_refused(
+    core: ScriptedCore, client: HttpUpstream, name: str
+) -> None:
+    with pytest.raises(Reject):
+        await client.send(get(**{name: "v"}))
+    assert core.requests == []

@@ -7,6 +7,7 @@ and asctime forms. Some banks' TPPs send ISO 8601 (``2025-06-21T10:00:00Z``), ac
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +38,7 @@ def _invalid() -> SignatureProblem:
     return SignatureProblem(ProblemKind.DATE_INVALID, HEADER, "Date is not an HTTP date")
 
 
+@functools.lru_cache(maxsize=256)  # a Date value is shared by every request sent in that second
 def _epoch(year: int, month: int, day: int, hour: int, minute: int, second: int) -> float:
     # datetime validates the calendar (no 31 Feb); a leap second (RFC 5322 allows :60) counts as :59.
     try:
