@@ -25,6 +25,7 @@ _DURATION = re.compile(r"^(\d+)\s*(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _FIELD = re.compile(r"\{([a-z_]+)(?::([A-Za-z0-9-]+))?\}")
 _SOURCES = {"tpp", "route", "consent", "peer_ip", "header", "method"}
+_QUOTA_CACHE_MAX = 10_000
 
 
 def duration_ms(text: str) -> int:
@@ -76,6 +77,7 @@ class RateLimitPolicy:
         self.windows = [(limit, duration_ms(limit.per)) for limit in config.limits]
         self.render_key = _key_renderer(config.key)
         self.per_tpp = "{tpp}" in config.key
+        self._quota_cache: dict[tuple[str, str], tuple[Quota, ...]] = {}
         self.policy_header = ", ".join(
             f'"{limit.name or f"w{i}"}";q={limit.count};w={max(ms // 1000, 1)}'
             for i, (limit, ms) in enumerate(self.windows)
@@ -85,14 +87,25 @@ class RateLimitPolicy:
         subject = self.render_key(ex)
         tag = ex.tpp_tag if self.per_tpp else subject
         seen: list[tuple[int, Outcome]] = []
-        for index, (limit, window_ms) in enumerate(self.windows):
-            quota = Quota(
-                key(tag, "rate", subject, str(window_ms)),
-                limit.count,
-                window_ms,
-                algorithm=self.config.algorithm,
-            )
+        for index, quota in enumerate(self._quotas(tag, subject)):
             ex.defer(quota, self._judge(ex, index, seen))
+
+    def _quotas(self, tag: str, subject: str) -> tuple[Quota, ...]:
+        """One immutable Quota per window, built once per subject (a TPP sends many requests)."""
+        quotas = self._quota_cache.get((tag, subject))
+        if quotas is None:
+            if len(self._quota_cache) >= _QUOTA_CACHE_MAX:
+                self._quota_cache.clear()  # subjects from headers are unbounded: bound the memory
+            quotas = self._quota_cache[(tag, subject)] = tuple(
+                Quota(
+                    key(tag, "rate", subject, str(window_ms)),
+                    limit.count,
+                    window_ms,
+                    algorithm=self.config.algorithm,
+                )
+                for limit, window_ms in self.windows
+            )
+        return quotas
 
     def _judge(self, ex: Exchange, index: int, seen: list[tuple[int, Outcome]]) -> Callable[[Outcome], None]:
         def judge(outcome: Outcome) -> None:

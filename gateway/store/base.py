@@ -26,6 +26,7 @@ one decision that share a tag land in one slot and can be evaluated in one scrip
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -40,13 +41,17 @@ Algorithm = Literal["log", "gcra"]
 _ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
 
 
+_NEEDS_ESCAPE = re.compile(r"[%:{}]")
+
+
 def escape(part: str) -> str:
-    return part.translate(_ESCAPES)
+    # str.translate walks every character in Python-level table look-ups; most parts need none.
+    return part.translate(_ESCAPES) if _NEEDS_ESCAPE.search(part) else part
 
 
 def key(tag: str, *parts: str) -> str:
     """A store key whose hash tag is ``escape(tag)``: ``psd2:{tag}:part:part``, every part escaped."""
-    return f"{KEY_PREFIX}:{{{escape(tag)}}}:" + ":".join(escape(p) for p in parts)
+    return f"{KEY_PREFIX}:{{{escape(tag)}}}:" + ":".join(map(escape, parts))
 
 
 def hash_tag(store_key: str) -> str:
