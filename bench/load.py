@@ -22,9 +22,11 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import resource
 import ssl
 import struct
+import sys
 import time
 from array import array
 from collections import Counter
@@ -279,7 +281,12 @@ def main() -> None:
     parser.add_argument("--tls-cert", default="")
     parser.add_argument("--tls-key", default="")
     parser.add_argument("--tls-ca", default="")
-    print(json.dumps(aio.run(generate(parser.parse_args()))))
+    summary = json.dumps(aio.run(generate(parser.parse_args())))
+    # The summary (with its latency samples) can exceed a pipe's 64 KiB, and the event loop may
+    # leave stdout non-blocking: a plain print then stops at 65,536 bytes.
+    os.set_blocking(sys.stdout.fileno(), True)
+    sys.stdout.write(summary + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
