@@ -98,6 +98,9 @@ class Pipeline:
         except Reject as reject:
             result = self.rejected(ex, reject)
         self.recorder.record(ex, result)
+        # The store decisions' judges close over ``ex``: without them it is freed by reference
+        # counting now instead of waiting for the cyclic collector.
+        ex.deferred.clear()
         result.headers["Server"] = "psd2-gateway"  # never the Python or aiohttp version
         return web.Response(status=result.status, headers=result.headers, body=result.body)
 
