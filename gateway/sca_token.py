@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jwt
 
-from gateway.policies.oauth2_token import KeyRing
+from gateway.token_keys import KeyRing
 
 ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"})
 

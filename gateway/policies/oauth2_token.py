@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,10 +39,6 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jwt.algorithms import AllowedPublicKeys
 from jwt.types import Options
 
 from gateway.config import doc
@@ -52,11 +47,10 @@ from gateway.exchange import Exchange
 from gateway.policies.base import FailMode
 from gateway.registry import TppEntry
 from gateway.routes import METHODS, Service
+from gateway.token_keys import KeyRing, TokenKey
 
 # RFC 8725 sections 2.1 and 3.1: asymmetric algorithms only; HS* and "none" are not even spellable.
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
-_RSA = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-_CURVES = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 # RFC 6750 section 2.1: b64token.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _PYJWT_ERRORS: Mapping[type[Exception], str] = {
@@ -131,84 +125,6 @@ class OAuth2TokenConfig:
     @cached_property
     def keys(self) -> KeyRing:
         return KeyRing.load(self.jwks_file, self.public_keys, frozenset(self.algorithms))
-
-
-@dataclass(frozen=True, slots=True)
-class _Key:
-    key: AllowedPublicKeys
-    algorithms: frozenset[str]
-
-
-class KeyRing:
-    """The verification keys: by kid (from the JWKS), and without one (PEM files, kid-less JWKs)."""
-
-    def __init__(self, named: Mapping[str, _Key], anonymous: Sequence[_Key]) -> None:
-        self.named = dict(named)
-        self.anonymous = tuple(anonymous)
-
-    @classmethod
-    def load(cls, jwks_file: Path | None, pem_files: Sequence[Path], allowed: frozenset[str]) -> KeyRing:
-        """Read the key files once; any problem is a ValueError naming the file."""
-        named, anonymous = _read_jwks(jwks_file, allowed) if jwks_file else ({}, [])
-        anonymous += [_read_pem(path, allowed) for path in pem_files]
-        if not named and not anonymous:
-            raise ValueError("configure jwks-file or public-keys with at least one key for the algorithms")
-        return cls(named, anonymous)
-
-    def candidates(self, kid: str | None, alg: str) -> list[_Key]:
-        keys = (self.named[kid],) if kid in self.named else self.anonymous
-        return [k for k in keys if alg in k.algorithms]
-
-
-def _read_jwks(path: Path, allowed: frozenset[str]) -> tuple[dict[str, _Key], list[_Key]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        key_set = jwt.PyJWKSet.from_dict(data)
-    except (OSError, ValueError, jwt.PyJWTError) as e:
-        raise ValueError(f"jwks-file {path}: cannot load: {e}") from e
-    declared = {k.get("kid"): k.get("alg") for k in data.get("keys", []) if isinstance(k, dict)}
-    named: dict[str, _Key] = {}
-    anonymous: list[_Key] = []
-    for jwk in key_set:
-        if jwk.public_key_use not in (None, "sig") or not _is_public(jwk.key):
-            continue
-        algorithms = _algorithms_for(jwk.key) & allowed
-        if declared.get(jwk.key_id):  # RFC 7517 section 4.4: a declared alg is the only one
-            algorithms &= {declared[jwk.key_id]}
-        if jwk.key_id:
-            named[jwk.key_id] = _Key(jwk.key, algorithms)
-        else:
-            anonymous.append(_Key(jwk.key, algorithms))
-    return named, anonymous
-
-
-def _read_pem(path: Path, allowed: frozenset[str]) -> _Key:
-    try:
-        data = path.read_bytes()
-        key: Any = (
-            x509.load_pem_x509_certificate(data).public_key()
-            if b"-----BEGIN CERTIFICATE-----" in data
-            else load_pem_public_key(data)
-        )
-    except (OSError, ValueError) as e:
-        raise ValueError(f"public-keys {path}: cannot load a PEM public key: {e}") from e
-    if not _is_public(key) or not _algorithms_for(key) & allowed:
-        raise ValueError(f"public-keys {path}: the key fits none of the algorithms {sorted(allowed)}")
-    return _Key(key, _algorithms_for(key) & allowed)
-
-
-def _is_public(key: object) -> bool:
-    return isinstance(
-        key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
-    )
-
-
-def _algorithms_for(key: object) -> frozenset[str]:
-    if isinstance(key, rsa.RSAPublicKey):
-        return _RSA
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return frozenset({_CURVES[key.curve.name]}) if key.curve.name in _CURVES else frozenset()
-    return frozenset({"EdDSA"}) if _is_public(key) else frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +205,7 @@ class OAuth2TokenPolicy:
         frozen = MappingProxyType(claims)
         return _Verified(frozen, _granted_scopes(claims), int(valid_from * 1000), int(valid_until * 1000))
 
-    def _decode(self, token: str, alg: str, keys: Sequence[_Key]) -> dict[str, Any]:
+    def _decode(self, token: str, alg: str, keys: Sequence[TokenKey]) -> dict[str, Any]:
         for candidate in keys:
             try:
                 return jwt.decode(
