@@ -18,6 +18,11 @@ class Health:
 
     ``store_needed`` says whether some rule fails closed on the store: only then does an
     unreachable store make the gateway unready (fail-open rules keep serving on local limits).
+
+    Revocation freshness is deliberately not part of readiness. A stale CRL or a silent OCSP
+    responder is the same for every replica, so readiness would take the whole fleet out of
+    service at once. The alerts ``PSD2GatewayCrlStale`` and ``PSD2GatewayRevocationDegraded``
+    report it instead, and the certificates concerned are refused, never accepted unchecked.
     """
 
     ready: bool = False

@@ -29,6 +29,8 @@ EXPECTED_ALERTS = {
     "PSD2GatewayStoreFailClosed",
     "PSD2GatewayLatencyP99High",
     "PSD2GatewayTppCertificateExpiring",
+    "PSD2GatewayCrlStale",
+    "PSD2GatewayRevocationDegraded",
     "PSD2GatewayConfigReloadFailed",
     "PSD2GatewayDown",
 }
@@ -53,7 +55,7 @@ def test_rules_file_parses_into_named_groups() -> None:
 
 
 def test_all_expected_alerts_exist_once() -> None:
-    """5xx, upstream errors, store fail-open/closed, p99, QWAC expiry, reload failures, down."""
+    """5xx, upstream errors, store fail-open/closed, p99, QWAC expiry, revocation, reload failures, down."""
     names = [r["alert"] for r in rules()]
     assert len(names) == len(set(names))
     assert set(names) == EXPECTED_ALERTS
@@ -142,6 +144,21 @@ SCENARIOS: dict[str, tuple[list[tuple[str, str]], list[dict[str, str]]]] = {
             (f'psd2gw_tpp_certificate_expiry_days{{{NS}, tpp="PSDDE-BAFIN-1"}}', "90x30"),
         ],
         [{"namespace": "psd2", "tpp": "PSDBE-NBB-0123456789"}],
+    ),
+    "PSD2GatewayCrlStale": (
+        [
+            (f'psd2gw_revocation_crl_age_seconds{{{NS}, crl="http://qtsp.example/a.crl"}}', "0+3600x30"),
+            (f'psd2gw_revocation_crl_age_seconds{{{NS}, crl="http://qtsp.example/b.crl"}}', "600x30"),
+        ],
+        [{"namespace": "psd2", "crl": "http://qtsp.example/a.crl"}],  # 0 s, +1 h per step -> 20 h at 20m
+    ),
+    "PSD2GatewayRevocationDegraded": (
+        [
+            (f'psd2gw_revocation_events_total{{{NS}, event="stale_good_used"}}', "0+2x30"),
+            ('psd2gw_revocation_events_total{namespace="other", event="stale_good_used"}', "7x30"),
+            ('psd2gw_revocation_events_total{namespace="other", event="crl_refresh_ok"}', "0+1x30"),
+        ],
+        [{"namespace": "psd2"}],
     ),
     "PSD2GatewayConfigReloadFailed": (
         [
