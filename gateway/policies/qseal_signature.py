@@ -225,7 +225,10 @@ def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
 
 
+@functools.lru_cache(maxsize=1024)
 def _public_key(cert: x509.Certificate) -> PublicKey:
+    """One key object per seal: a fresh one per request is parsed again and, for RSA, loses
+    OpenSSL's cached Montgomery context for its modulus."""
     key = cert.public_key()
     if not isinstance(key, PublicKey):
         raise SignatureProblem(
