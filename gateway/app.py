@@ -162,10 +162,16 @@ async def start_gateway(
     """Start the listeners described by ``settings`` (port 0 picks a free port)."""
     log = get_logger()
     settings = _with_dev_pki(settings, log)
-    if settings.identity.source == "ingress" and settings.protection.max_connections_per_ip:
-        # Behind an ingress every connection comes from the ingress: a per-address cap would cap it.
-        log.info("per_ip_connection_cap_off", reason="ingress mode: all connections come from the ingress")
-        settings = replace(settings, protection=replace(settings.protection, max_connections_per_ip=0))
+    if settings.identity.source == "ingress":
+        # Behind an ingress every connection comes from the ingress, with the ingress's own
+        # certificate if it connects over TLS: per-address and per-certificate caps would cap it.
+        log.info(
+            "per_client_connection_caps_off", reason="ingress mode: all connections come from the ingress"
+        )
+        protection = replace(
+            settings.protection, max_connections_per_ip=0, max_handshakes_per_ip=0, max_connections_per_tpp=0
+        )
+        settings = replace(settings, protection=protection)
     policy_set = load_policy_set(settings.policies, max_body_bytes=settings.max_body_bytes)
     ssl_context = None
     if settings.tls.enabled:

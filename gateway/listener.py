@@ -4,13 +4,16 @@ asyncio's ``create_server`` hands a TLS connection to the application only once 
 is done, so a flood of connections that never finish it holds file descriptors unseen. Here
 every accepted socket is first counted against ``ConnectionLimits`` (per address, per
 process) and closed at once when over; only admitted sockets start TLS, whose handshake must
-finish within ``handshake_timeout_s`` (asyncio's default would be 60 s).
+finish within ``handshake_timeout_s`` (asyncio's default would be 60 s). How many handshakes
+may be in progress follows the event loop's punctuality (``HandshakePace``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
+import functools
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -34,6 +37,47 @@ _ACCEPTS_PER_WAKEUP = 128
 # Out of descriptors or buffers: stop accepting for a moment rather than spin (as asyncio does).
 _ACCEPT_PAUSE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_PAUSE_S = 1.0
+# Handshakes are the CPU-heaviest step, and the loop runs every ready handshake step before it
+# gets back to a request on an established connection. Measured on 2 cores under a handshake
+# flood (tests/resilience/test_handshake_flood.py): with a fixed cap of 256, about 200 were in
+# progress, loop turns took 150-370 ms, and an established keep-alive TPP got 10-17 answers in
+# 5 s. A fixed cap cannot know what a handshake costs (key type, CPU, contention), and a low one
+# would let a few silent sockets block every new handshake; how late a timer fires measures the
+# cost. So the cap is max-handshakes while a heartbeat every _HEARTBEAT_S fires on time, halves
+# each time it fires more than _LATE_S late, and grows back by _PACE_STEP per punctual beat
+# (from the floor to 256 in under a second). Same flood, paced: 250-1000 answers in 5 s, and as
+# many handshakes completed per second as before; the excess is closed at accept and counted.
+_HEARTBEAT_S = 0.025
+_LATE_S = 0.025
+_PACE_FLOOR, _PACE_STEP = 8, 8
+
+
+class HandshakePace:
+    """The number of TLS handshakes that may be in progress now (AIMD on the event loop's lateness)."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, ceiling: int, stats: ProtectionStats, *, paced: bool
+    ) -> None:
+        self.ceiling = ceiling
+        self.stats = stats
+        self._loop = loop
+        self._set(ceiling)
+        self._timer: asyncio.Handle | None = loop.call_soon(self._beat, loop.time()) if paced else None
+
+    def _set(self, limit: int) -> None:
+        self.limit = self.stats.handshake_limit = limit
+
+    def _beat(self, due: float) -> None:
+        now = self._loop.time()
+        if now - due > _LATE_S:
+            self._set(max(min(_PACE_FLOOR, self.ceiling), self.limit // 2))
+        else:
+            self._set(min(self.ceiling, self.limit + _PACE_STEP))
+        self._timer = self._loop.call_at(now + _HEARTBEAT_S, self._beat, now + _HEARTBEAT_S)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class Acceptor(asyncio.AbstractServer):
@@ -54,7 +98,11 @@ class Acceptor(asyncio.AbstractServer):
         self._handshake_timeout_s = handshake_timeout_s if ssl_context is not None else None
         self._loop = asyncio.get_running_loop()
         self._handshakes: set[asyncio.Task[None]] = set()
-        self._max_handshakes = limits.max_handshakes
+        self._handshaking: collections.Counter[str] = collections.Counter()  # by address
+        # Without TLS a connection is ready at once: nothing to pace.
+        self._pace = HandshakePace(
+            self._loop, limits.max_handshakes, limits.stats, paced=ssl_context is not None
+        )
         self._serving = True
         self._loop.add_reader(sock.fileno(), self._accept)
 
@@ -74,18 +122,27 @@ class Acceptor(asyncio.AbstractServer):
                     self._loop.remove_reader(self._sock.fileno())
                     self._loop.call_later(_ACCEPT_PAUSE_S, self._resume)
                 return
-            if len(self._handshakes) >= self._max_handshakes:
+            ip = str(address[0])
+            per_ip = self._limits.handshakes_per_ip
+            if len(self._handshakes) >= self._pace.limit or (per_ip and self._handshaking[ip] >= per_ip):
                 self._limits.stats.refused_handshakes += 1
                 conn.close()
                 continue
-            slot = self._limits.admit(str(address[0]))
+            slot = self._limits.admit(ip)
             if slot is None:
                 conn.close()
                 continue
             conn.setblocking(False)
             task = self._loop.create_task(self._start(conn, slot))
             self._handshakes.add(task)
-            task.add_done_callback(self._handshakes.discard)
+            self._handshaking[ip] += 1
+            task.add_done_callback(functools.partial(self._handshake_done, ip))
+
+    def _handshake_done(self, ip: str, task: asyncio.Task[None]) -> None:
+        self._handshakes.discard(task)
+        self._handshaking[ip] -= 1
+        if self._handshaking[ip] <= 0:
+            del self._handshaking[ip]
 
     def _resume(self) -> None:
         if self._serving:
@@ -112,6 +169,7 @@ class Acceptor(asyncio.AbstractServer):
         if not self._serving:
             return
         self._serving = False
+        self._pace.close()
         self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
         for task in list(self._handshakes):

@@ -5,6 +5,8 @@ nor how many connections one address holds, nor how many requests run at once. T
 
     at accept (listener)     ConnectionLimits     open connections per address and per process;
                                                   refused before the TLS handshake
+    after the handshake      TppConnections       open connections per TPP (client certificate);
+                                                  closed before a byte of them is read
     per connection           GuardedRequestHandler  the request head must arrive within
                                                   header-timeout-s; a body slower than
                                                   body-min-rate-bps gets 408 and the connection closes
@@ -25,7 +27,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.streams import StreamReader
@@ -37,6 +39,7 @@ from prometheus_client.registry import Collector
 from gateway import render
 from gateway.errors import Code, Reject
 from gateway.settings import ProtectionSettings
+from gateway.tpp_connections import TppConnections, certificate_key
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,12 +54,15 @@ _MALFORMED = "The request is not well-formed HTTP/1.1 or exceeds the gateway's s
 class ProtectionStats:
     refused_connections: int = 0
     refused_handshakes: int = 0
+    refused_tpp_connections: int = 0
     handshake_failures: int = 0
     handshake_failure_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     head_timeouts: int = 0
     slow_bodies: int = 0
     shed: int = 0
     open_connections: int = 0
+    tpp_connections: int = 0
+    handshake_limit: int = 0
     in_flight: int = 0
     queued: int = 0
 
@@ -107,14 +113,19 @@ def handshake_failure_reason(error: BaseException) -> str:
 
 
 class ConnectionLimits:
-    """Counts open connections per address; ``admit`` is called at accept, ``Slot.release`` at close."""
+    """Counts open connections per address and per TPP.
+
+    ``admit`` is called at accept, ``Slot.admit_tpp`` once the handshake is done, ``Slot.release`` at close.
+    """
 
     def __init__(self, settings: ProtectionSettings, stats: ProtectionStats) -> None:
         self.per_ip = settings.max_connections_per_ip
         self.max_handshakes = settings.max_handshakes
+        self.handshakes_per_ip = settings.max_handshakes_per_ip
         self.total = effective_max_connections(settings.max_connections)
         self.stats = stats
         self.by_ip: collections.Counter[str] = collections.Counter()
+        self.tpps = TppConnections(settings.max_connections_per_tpp, stats)
 
     def admit(self, ip: str) -> Slot | None:
         if self.stats.open_connections >= self.total or (self.per_ip and self.by_ip[ip] >= self.per_ip):
@@ -124,26 +135,42 @@ class ConnectionLimits:
         self.stats.open_connections += 1
         return Slot(self, ip)
 
-    def _release(self, ip: str) -> None:
+    def _release(self, ip: str, tpp: bytes | None) -> None:
         self.stats.open_connections -= 1
         self.by_ip[ip] -= 1
         if self.by_ip[ip] <= 0:
             del self.by_ip[ip]
+        if tpp is not None:
+            self.tpps.release(tpp)
 
 
 class Slot:
     """One admitted connection; released exactly once, whichever way the connection ends."""
 
-    __slots__ = ("ip", "limits")
+    __slots__ = ("ip", "limits", "tpp")
 
     def __init__(self, limits: ConnectionLimits, ip: str) -> None:
         self.limits: ConnectionLimits | None = limits
         self.ip = ip
+        self.tpp: bytes | None = None
+
+    def admit_tpp(self, transport: asyncio.BaseTransport) -> bool:
+        """After the handshake: count the connection against its TPP's cap; False when over it."""
+        limits = self.limits
+        if limits is None or not limits.tpps.limit:
+            return True
+        key = certificate_key(transport)
+        if key is None:
+            return True
+        if not limits.tpps.admit(key):
+            return False
+        self.tpp = key
+        return True
 
     def release(self) -> None:
         limits, self.limits = self.limits, None
         if limits is not None:
-            limits._release(self.ip)
+            limits._release(self.ip, self.tpp)
 
 
 def effective_max_connections(configured: int) -> int:
@@ -182,6 +209,14 @@ class GuardedRequestHandler(RequestHandler):
         self._slow_body = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Called once the TLS handshake is done: the first moment the TPP is known.
+        if not self._slot.admit_tpp(transport):
+            # Over its TPP's cap. aiohttp never sees the connection, and with the transport
+            # aborted (no close_notify to wait for) no byte of it is ever read; connection_lost
+            # still follows and releases the slot.
+            self._force_close = True
+            cast(asyncio.Transport, transport).abort()
+            return
         super().connection_made(transport)
         self._arm_head_deadline()
 
@@ -420,12 +455,13 @@ class ProtectionCollector(Collector):
     EVENTS = (
         "refused_connections",
         "refused_handshakes",
+        "refused_tpp_connections",
         "handshake_failures",
         "head_timeouts",
         "slow_bodies",
         "shed",
     )
-    GAUGES = ("open_connections", "in_flight", "queued")
+    GAUGES = ("open_connections", "tpp_connections", "handshake_limit", "in_flight", "queued")
 
     def __init__(self, stats: ProtectionStats) -> None:
         self.stats = stats
@@ -433,8 +469,9 @@ class ProtectionCollector(Collector):
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         events = CounterMetricFamily(
             "psd2gw_protection_events",
-            "Connections refused at accept, failed TLS handshakes, request heads too slow, bodies "
-            "too slow (408), requests shed (503).",
+            "Connections refused at accept, handshakes refused at accept, connections over their "
+            "TPP's cap closed after the handshake, failed TLS handshakes, request heads too slow, "
+            "bodies too slow (408), requests shed (503).",
             labels=["event"],
         )
         for name in self.EVENTS:
@@ -442,7 +479,9 @@ class ProtectionCollector(Collector):
         yield events
         current = GaugeMetricFamily(
             "psd2gw_protection_current",
-            "Open TPP connections, requests in the pipeline, requests queued.",
+            "Open TPP connections, of them those counted against a per-TPP cap (client certificate "
+            "on the connection), TLS handshakes allowed in progress now (max-handshakes, lower "
+            "while the event loop runs late), requests in the pipeline, requests queued.",
             labels=["what"],
         )
         for name in self.GAUGES:

@@ -241,13 +241,29 @@ class ProtectionSettings:
     )
     max_handshakes: int = doc(
         "TLS handshakes in progress at once per process; new connections beyond are closed at accept "
-        "(handshakes are the CPU-heaviest step: a flood of them must not starve admitted requests).",
+        "(handshakes are the CPU-heaviest step: a flood of them must not starve admitted requests). "
+        "While the event loop runs late the number allowed is lowered, down to 8, and it grows back "
+        'within a second once the loop is on time (psd2gw_protection_current{what="handshake_limit"}).',
         default=256,
         minimum=1,
     )
     max_connections_per_ip: int = doc(
         "Open connections from one client address, refused at accept above, before the TLS handshake "
         "(0: no limit; behind an ingress every connection comes from the ingress).",
+        default=256,
+        minimum=0,
+    )
+    max_handshakes_per_ip: int = doc(
+        "TLS handshakes in progress at once from one address; beyond, closed at accept (0: no "
+        "limit; off in ingress mode). Without it, one address holding silent sockets could fill "
+        "max-handshakes and block every other TPP's handshakes for handshake-timeout-s.",
+        default=32,
+        minimum=0,
+    )
+    max_connections_per_tpp: int = doc(
+        "Open connections of one TPP (one client certificate, by its SHA-256) per process; a "
+        "connection over it is closed right after its TLS handshake, before any request is read "
+        "(0: no limit; a connection without a client certificate, as behind an ingress, has none).",
         default=256,
         minimum=0,
     )
