@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -151,3 +152,12 @@ async def call(client: aiohttp.ClientSession, url: str, tally: Tally, *, check_s
 async def closed_loop(client: aiohttp.ClientSession, url: str, until: float, tally: Tally) -> None:
     while time.monotonic() < until:
         await call(client, url, tally)
+
+
+async def protection_events(metrics_port: int) -> dict[str, float]:
+    """The gateway's psd2gw_protection_events_total counters, by event."""
+    async with aiohttp.ClientSession() as plain, plain.get(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+        text = await r.text()
+    return {
+        m[1]: float(m[2]) for m in re.finditer(r'psd2gw_protection_events_total\{event="(\w+)"\} (\S+)', text)
+    }

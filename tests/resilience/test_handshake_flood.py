@@ -25,8 +25,7 @@ from support.pki import Pem, TestPki
 from support.process import GatewayProcess
 
 from resilience.keepalive import Connection, first_answer
-from resilience.load import Sampler, Tally, open_policies, rss_bytes
-from resilience.test_slowloris import protection_events
+from resilience.load import Sampler, Tally, open_policies, protection_events, rss_bytes
 
 pytestmark = pytest.mark.resilience
 

@@ -9,7 +9,6 @@ head (127.0.0.3, more than the per-address cap of 256), 50 TLS connections trick
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from resilience.load import (
     closed_loop,
     fd_count,
     open_policies,
+    protection_events,
     slow_head,
     slow_post,
     tcp_holder,
@@ -60,14 +60,6 @@ def process(tmp_path: Path, pki: TestPki, core: RecordingCore) -> Iterator[Gatew
     ).start()
     yield gateway
     gateway.stop()
-
-
-async def protection_events(metrics_port: int) -> dict[str, float]:
-    async with aiohttp.ClientSession() as plain, plain.get(f"http://127.0.0.1:{metrics_port}/metrics") as r:
-        text = await r.text()
-    return {
-        m[1]: float(m[2]) for m in re.finditer(r'psd2gw_protection_events_total\{event="(\w+)"\} (\S+)', text)
-    }
 
 
 async def test_slowloris_does_not_starve_legitimate_traffic(
