@@ -19,6 +19,26 @@ from gateway.settings import ProtectionSettings, TlsSettings
 from resilience.keepalive import settle
 
 pytestmark = pytest.mark.resilience
+Stalled = list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+
+
+async def stall_three_and_see_the_fourth_closed(port: int) -> Stalled:
+    """Three TCP connections that never start TLS; a fourth is closed at accept."""
+    stalled = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+    await asyncio.sleep(0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert await asyncio.wait_for(reader.read(), 2) == b"", "closed at accept, before any TLS"
+    writer.close()
+    return stalled
+
+
+async def status_once_released(stalled: Stalled, client: aiohttp.ClientSession, url: str) -> int:
+    """Close the stalled connections, then one request over mTLS: its status."""
+    for _, writer in stalled:
+        writer.close()
+    await asyncio.sleep(0.2)
+    async with client.get(f"{url}/v1/accounts", headers={"X-Request-ID": str(uuid.uuid4())}) as r:
+        return r.status
 
 
 async def test_stalled_handshakes_are_capped_and_legitimate_traffic_resumes(
@@ -29,18 +49,8 @@ async def test_stalled_handshakes_are_capped_and_legitimate_traffic_resumes(
         cert=pki.server.cert, key=pki.server.key, client_ca=pki.trust_bundle, handshake_timeout_s=30
     )
     gateway = await start(core.url, tls=tls, protection=ProtectionSettings(max_handshakes=3))
-    stalled = [await asyncio.open_connection("127.0.0.1", gateway.port) for _ in range(3)]
-    await asyncio.sleep(0.2)
-    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
-    assert await asyncio.wait_for(reader.read(), 2) == b"", "closed at accept, before any TLS"
-    writer.close()
-    for _, stalled_writer in stalled:
-        stalled_writer.close()
-    await asyncio.sleep(0.2)
-    async with client_for(tpp).get(
-        f"{gateway.url}/v1/accounts", headers={"X-Request-ID": str(uuid.uuid4())}
-    ) as r:
-        assert r.status == 200
+    stalled = await stall_three_and_see_the_fourth_closed(gateway.port)
+    assert await status_once_released(stalled, client_for(tpp), gateway.url) == 200
     async with (
         aiohttp.ClientSession() as plain,
         plain.get(f"http://127.0.0.1:{gateway.metrics_port}/metrics") as r,
@@ -61,21 +71,12 @@ async def test_one_address_cannot_hold_every_handshake_slot(
     )
     protection = ProtectionSettings(max_handshakes=10, max_handshakes_per_ip=3)
     gateway = await start(core.url, tls=tls, protection=protection)
-    stalled = [await asyncio.open_connection("127.0.0.1", gateway.port) for _ in range(3)]
-    await asyncio.sleep(0.2)
-    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
-    assert await asyncio.wait_for(reader.read(), 2) == b"", "closed at accept, before any TLS"
-    writer.close()
+    stalled = await stall_three_and_see_the_fourth_closed(gateway.port)
     (runner, *_) = gateway.runners
     stats = runner.app[PROTECTION]  # type: ignore[attr-defined]
     assert stats.refused_handshakes == 1 and stats.handshake_limit == 10
-    for _, stalled_writer in stalled:
-        stalled_writer.close()
-    await asyncio.sleep(0.2)
-    async with client_for(tpp).get(
-        f"{gateway.url}/v1/accounts", headers={"X-Request-ID": str(uuid.uuid4())}
-    ) as r:
-        assert r.status == 200, "the address's slots are free again once its sockets are gone"
+    released = await status_once_released(stalled, client_for(tpp), gateway.url)
+    assert released == 200, "the address's slots are free again once its sockets are gone"
 
 
 async def test_handshake_limit_halves_while_the_event_loop_runs_late_and_grows_back(
