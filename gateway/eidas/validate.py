@@ -77,13 +77,23 @@ class CertificateValidator:
     def validate(
         self, cert: x509.Certificate, presented: Sequence[x509.Certificate], *, qc_type: QcType, now: float
     ) -> Validated:
-        when = dt.datetime.fromtimestamp(now, dt.UTC)
-        _check_validity_window(cert, when)
-        issuer = self._chain(cert, presented, when)
+        issuer = self.check_path(cert, presented, now=now)
         identity = _eidas_identity(cert, self.strict)
         if qc_type not in identity.qc_types:
             raise _invalid(f"the certificate is not of QcType {qc_type} (ETSI EN 319 412-5)")
         return Validated(cert, identity, issuer)
+
+    def check_path(
+        self, cert: x509.Certificate, presented: Sequence[x509.Certificate], *, now: float
+    ) -> x509.Certificate:
+        """The path decisions alone (validity window, chain to an anchor): the issuer, or Reject.
+
+        The x509-limbo client-path cases are run through this (``tests/eidas/test_limbo.py``);
+        the eIDAS content checks come after it in ``validate``.
+        """
+        when = dt.datetime.fromtimestamp(now, dt.UTC)
+        _check_validity_window(cert, when)
+        return self._chain(cert, presented, when)
 
     def _chain(
         self, cert: x509.Certificate, presented: Sequence[x509.Certificate], when: dt.datetime
