@@ -188,16 +188,22 @@ class HttpUpstream:
                     host = value  # a profile may name the core's virtual host
                 continue  # framing is this client's own
             lines.append(f"{name}: {value}\r\n")
-        lines.insert(0, f"Host: {host}\r\n")
+        request_line = f"{request.method} {self.prefix}{request.target} HTTP/1.1\r\n"
+        lines[0:0] = (request_line, f"Host: {host}\r\n")
         block = "".join(lines)
-        # One line per header: no value may break a line or hide a NUL (a translated or
-        # templated value could otherwise add a header of its own to the core's request).
-        if block.count("\n") != len(lines) or block.count("\r") != len(lines) or "\x00" in block:
+        # One line per header and a request line of three parts: no value or target may break
+        # a line or hide a NUL (a translated or templated value could otherwise add a header
+        # of its own to the core's request).
+        if (
+            block.count("\n") != len(lines)
+            or block.count("\r") != len(lines)
+            or "\x00" in block
+            or request_line.count(" ") != 2
+        ):
             raise Reject(Code.BAD_GATEWAY, "A header for the bank system is malformed.")
         with_length = request.body or request.method in _WITH_BODY
         length = f"Content-Length: {len(request.body)}\r\n" if with_length else ""
-        head = f"{request.method} {self.prefix}{request.target} HTTP/1.1\r\n{block}{length}\r\n"
-        return head.encode("utf-8", "surrogateescape") + request.body
+        return f"{block}{length}\r\n".encode("utf-8", "surrogateescape") + request.body
 
     def _check_name(self, name: str) -> None:
         """Header names are tokens (RFC 9110 5.1); the ones seen are remembered, up to a bound."""

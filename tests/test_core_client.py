@@ -261,3 +261,12 @@ async def test_a_header_name_that_is_not_a_token_is_refused(
     with pytest.raises(Reject):
         await client.send(get(**{name: "v"}))
     assert core.requests == []
+
+
+@pytest.mark.parametrize("target", ["/a b", "/a\r\nX-Evil: 1", "/a\x00"])
+async def test_a_target_that_would_break_the_request_line_is_refused(
+    core: ScriptedCore, client: HttpUpstream, target: str
+) -> None:
+    with pytest.raises(Reject):
+        await client.send(get(target))
+    assert core.requests == []
