@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.admission import Admission
 from gateway.audit import AuditLog
 from gateway.consents import ConsentLedger
 from gateway.cores import Cores, check_profiles_have_cores, open_cores
@@ -26,7 +27,7 @@ from gateway.ops import Health, metrics_app
 from gateway.pipeline import Pipeline
 from gateway.policies import fails_closed_on_store
 from gateway.policyset import PolicySet, load_policy_set
-from gateway.protection import Admission, ProtectionCollector, ProtectionStats
+from gateway.protection_stats import ProtectionCollector, ProtectionStats
 from gateway.redact import KeyedHasher
 from gateway.reload import Reloader, watch_files
 from gateway.services import Services

@@ -25,12 +25,11 @@ from gateway.log import get_logger
 from gateway.protection import (
     ConnectionLimits,
     GuardedRequestHandler,
-    ProtectionStats,
     Slot,
     guarded_handler_factory,
     handler_kwargs,
-    handshake_failure_reason,
 )
+from gateway.protection_stats import ProtectionStats, handshake_failure_reason
 from gateway.settings import ProtectionSettings
 
 _ACCEPTS_PER_WAKEUP = 128

@@ -11,60 +11,35 @@ nor how many connections one address holds, nor how many requests run at once. T
                                                   header-timeout-s; a body slower than
                                                   body-min-rate-bps gets 408 and the connection closes
     per request (app)        Admission            at most max-in-flight requests in the pipeline and
-                                                  max-queued waiting; beyond, 503 + Retry-After at
+                        (gateway/admission.py)    max-queued waiting; beyond, 503 + Retry-After at
                                                   once, the body unread
 
-Counters for all of them are plain integers on ``ProtectionStats``, read at scrape time.
+Counters for all of them are plain integers on ``ProtectionStats`` (gateway/protection_stats.py),
+read at scrape time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import resource
-import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from gateway import render
 from gateway.errors import Code, Reject
+from gateway.protection_stats import ProtectionStats
 from gateway.settings import ProtectionSettings
 from gateway.tpp_connections import TppConnections, certificate_key
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 # File descriptors kept free for the store, the core pool, log files and the ops listener.
 _FD_HEADROOM = 256
-_RSS_SAMPLE_S = 0.5
-_PAGE = resource.getpagesize()
 _MALFORMED = "The request is not well-formed HTTP/1.1 or exceeds the gateway's size limits."
-
-
-@dataclass
-class ProtectionStats:
-    refused_connections: int = 0
-    refused_handshakes: int = 0
-    refused_tpp_connections: int = 0
-    handshake_failures: int = 0
-    handshake_failure_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
-    head_timeouts: int = 0
-    slow_bodies: int = 0
-    shed: int = 0
-    open_connections: int = 0
-    tpp_connections: int = 0
-    handshake_limit: int = 0
-    in_flight: int = 0
-    queued: int = 0
 
 
 def handler_kwargs(settings: ProtectionSettings) -> dict[str, Any]:
@@ -76,40 +51,6 @@ def handler_kwargs(settings: ProtectionSettings) -> dict[str, Any]:
         "keepalive_timeout": settings.idle_timeout_s,
         "lingering_time": settings.lingering_s,
     }
-
-
-# The handshake failures worth telling apart; any other OpenSSL reason is counted as "other",
-# so a client cannot grow the label set.
-HANDSHAKE_REASONS = frozenset(
-    {
-        "CERTIFICATE_VERIFY_FAILED",
-        "PEER_DID_NOT_RETURN_A_CERTIFICATE",
-        "TLSV1_ALERT_UNKNOWN_CA",
-        "TLSV1_ALERT_BAD_CERTIFICATE",
-        "SSLV3_ALERT_BAD_CERTIFICATE",
-        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
-        "UNSUPPORTED_PROTOCOL",
-        "WRONG_VERSION_NUMBER",
-        "NO_SHARED_CIPHER",
-        "NO_PROTOCOLS_AVAILABLE",
-        "HTTP_REQUEST",
-        "UNEXPECTED_EOF_WHILE_READING",
-        "VERSION_TOO_LOW",
-        "NO_SUITABLE_SIGNATURE_ALGORITHM",
-    }
-)
-
-
-def handshake_failure_reason(error: BaseException) -> str:
-    """A bounded label for why a TLS handshake failed."""
-    if isinstance(error, TimeoutError):
-        return "timeout"
-    if isinstance(error, ssl.SSLError):
-        reason = str(error.reason or "")
-        return reason if reason in HANDSHAKE_REASONS else "other"
-    if isinstance(error, ConnectionError):
-        return "reset"
-    return "other"
 
 
 class ConnectionLimits:
@@ -341,157 +282,3 @@ def guarded_handler_factory(
         return GuardedRequestHandler(server, loop=loop, settings=settings, stats=stats, slot=slot, **kwargs)
 
     return factory
-
-
-class Admission:
-    """At most ``max_in_flight`` requests in the pipeline; ``max_queued`` wait; the rest get 503 at once.
-
-    The fast path is a counter. Only a request that has to wait creates a future.
-    """
-
-    def __init__(self, settings: ProtectionSettings, stats: ProtectionStats) -> None:
-        self.max_in_flight = settings.max_in_flight
-        self.max_queued = settings.max_queued
-        self.queue_timeout_s = settings.queue_timeout_s
-        self.max_rss = settings.max_rss_mb * 1024 * 1024
-        self.stats = stats
-        self.over_memory = False
-        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._reject = Reject(
-            Code.SERVICE_UNAVAILABLE,
-            "The gateway is overloaded; retry after the time in Retry-After.",
-            status=503,
-            headers={"Retry-After": str(settings.retry_after_s)},
-            rule="admission",
-        )
-        self._body = render.error_body(self._reject)
-
-    def wrap(self, handler: Handler) -> Handler:
-        async def admitted(request: web.Request) -> web.StreamResponse:
-            if not self._enter_now() and not await self._wait_turn():
-                return self.shed(request)
-            try:
-                return await handler(request)
-            finally:
-                self._leave()
-
-        return admitted
-
-    def _enter_now(self) -> bool:
-        if self.stats.in_flight < self.max_in_flight and not self._waiting and not self.over_memory:
-            self.stats.in_flight += 1
-            return True
-        return False
-
-    async def _wait_turn(self) -> bool:
-        """Queue for a slot; True once ``_leave`` has handed one over (counted in ``in_flight``)."""
-        if self.over_memory or self.stats.queued >= self.max_queued:
-            return False
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(turn)
-        self.stats.queued += 1
-        try:
-            async with asyncio.timeout(self.queue_timeout_s):
-                await turn
-        except TimeoutError:
-            return self._handed_over(turn)
-        except asyncio.CancelledError:
-            if self._handed_over(turn):
-                self._leave()
-            raise
-        finally:
-            self.stats.queued -= 1
-        return True
-
-    def _handed_over(self, turn: asyncio.Future[None]) -> bool:
-        if turn.done() and not turn.cancelled():
-            return True  # the slot arrived just as the wait ended
-        turn.cancel()
-        return False
-
-    def _leave(self) -> None:
-        while self._waiting:
-            turn = self._waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)  # the slot passes straight to the first waiter
-                return
-        self.stats.in_flight -= 1
-
-    def shed(self, request: web.BaseRequest) -> web.Response:
-        self.stats.shed += 1
-        headers = render.error_headers(self._reject, CIMultiDict())
-        request_id = request.headers.get("X-Request-ID", "")
-        if 0 < len(request_id) <= 64:
-            headers["X-Request-ID"] = request_id
-        return web.Response(status=503, headers=headers, body=self._body)
-
-    async def running(self, _app: web.Application) -> AsyncIterator[None]:
-        """Cleanup context: sample resident memory while the app runs (when a ceiling is set)."""
-        task = asyncio.create_task(self._watch_memory()) if self.max_rss else None
-        yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _watch_memory(self) -> None:
-        while (rss := resident_bytes()) is not None:
-            self.over_memory = rss > self.max_rss
-            await asyncio.sleep(_RSS_SAMPLE_S)
-        self.over_memory = False
-
-
-def resident_bytes() -> int | None:
-    """This process's resident memory (Linux ``/proc``; None elsewhere)."""
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class ProtectionCollector(Collector):
-    """The protection counters, read at scrape time."""
-
-    EVENTS = (
-        "refused_connections",
-        "refused_handshakes",
-        "refused_tpp_connections",
-        "handshake_failures",
-        "head_timeouts",
-        "slow_bodies",
-        "shed",
-    )
-    GAUGES = ("open_connections", "tpp_connections", "handshake_limit", "in_flight", "queued")
-
-    def __init__(self, stats: ProtectionStats) -> None:
-        self.stats = stats
-
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        events = CounterMetricFamily(
-            "psd2gw_protection_events",
-            "Connections refused at accept, handshakes refused at accept, connections over their "
-            "TPP's cap closed after the handshake, failed TLS handshakes, request heads too slow, "
-            "bodies too slow (408), requests shed (503).",
-            labels=["event"],
-        )
-        for name in self.EVENTS:
-            events.add_metric([name], getattr(self.stats, name))
-        yield events
-        current = GaugeMetricFamily(
-            "psd2gw_protection_current",
-            "Open TPP connections, of them those counted against a per-TPP cap (client certificate "
-            "on the connection), TLS handshakes allowed in progress now (max-handshakes, lower "
-            "while the event loop runs late), requests in the pipeline, requests queued.",
-            labels=["what"],
-        )
-        for name in self.GAUGES:
-            current.add_metric([name], getattr(self.stats, name))
-        yield current
-        handshakes = CounterMetricFamily(
-            "psd2gw_tls_handshake_failures",
-            "Failed TLS handshakes with TPPs, by reason (OpenSSL's, bounded; 'timeout', 'reset', 'other').",
-            labels=["reason"],
-        )
-        for reason, count in sorted(self.stats.handshake_failure_reasons.items()):
-            handshakes.add_metric([reason], count)
-        yield handshakes

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from gateway.log import get_logger
 
 if TYPE_CHECKING:
-    from gateway.protection import ProtectionStats
+    from gateway.protection_stats import ProtectionStats
 
 # A TPP hammering its cap must not fill the log: one line per interval, with the count since.
 LOG_EVERY_S = 10.0

@@ -21,7 +21,7 @@ from support.gateway_fixtures import StartGateway
 from support.pki import Pem, TestPki
 
 from gateway.app import PROTECTION, RunningGateway
-from gateway.protection import ProtectionStats
+from gateway.protection_stats import ProtectionStats
 from gateway.settings import IdentitySettings, IngressSettings, ProtectionSettings, TlsSettings
 from gateway.tpp_connections import LOG_EVERY_S, TppConnections
 from resilience.keepalive import Connection, first_answer, settle
