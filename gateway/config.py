@@ -87,6 +87,8 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: {e}") from e
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    except (ValueError, OverflowError) as e:  # a scalar PyYAML parses but cannot build, e.g. date 0000-01-01
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -135,10 +137,13 @@ def build(model: type[T], data: Any, where: Where) -> T:
     fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(model)}  # type: ignore[arg-type]
     hints = get_type_hints(model)
     lines: Mapping[str, int] = getattr(data, "key_lines", {})
-    unknown = [k for k in data if k not in fields and k.replace("-", "_") not in hints]
+    unknown = [
+        k for k in data if not isinstance(k, str) or (k not in fields and k.replace("-", "_") not in hints)
+    ]
     if unknown:
         allowed = ", ".join(sorted(fields))
-        raise where.child(unknown[0], lines.get(unknown[0], 0)).error(f"unknown key (allowed: {allowed})")
+        key = unknown[0]
+        raise where.child(str(key), lines.get(key, 0)).error(f"unknown key (allowed: {allowed})")
     values: dict[str, Any] = {}
     for yaml_name, f in fields.items():
         raw_key = yaml_name if yaml_name in data else f.name

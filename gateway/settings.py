@@ -257,7 +257,7 @@ class ProtectionSettings:
         "TLS handshakes in progress at once from one address; beyond, closed at accept (0: no "
         "limit; off in ingress mode). Without it, one address holding silent sockets could fill "
         "max-handshakes and block every other TPP's handshakes for handshake-timeout-s.",
-        default=32,
+        default=64,
         minimum=0,
     )
     max_connections_per_tpp: int = doc(
@@ -349,5 +349,5 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
 def _env_value(name: str, text: str) -> Any:
     try:
         return yaml.safe_load(text) if text else ""
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError, OverflowError) as e:  # ValueError: e.g. the date 0000-01-01
         raise Where("environment", name).error("not a valid YAML scalar") from e

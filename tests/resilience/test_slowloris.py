@@ -99,7 +99,7 @@ async def test_slowloris_does_not_starve_legitimate_traffic(
     assert peak <= baseline + TCP_ONLY + PER_IP_CAP + SLOW_BODIES + LEGIT_WORKERS + 40
     assert sampler.fds[-1] <= baseline + LEGIT_WORKERS + 10, "attack connections are all gone afterwards"
     assert max(heads.lifetimes) < HEADER_TIMEOUT_S + 2.0
-    # Silent TCP sockets from one address are refused at accept: by max-handshakes-per-ip (32)
+    # Silent TCP sockets from one address are refused at accept: by max-handshakes-per-ip (64)
     # before max-connections-per-ip is reached.
     refused_at_accept = events["refused_connections"] + events["refused_handshakes"]
     assert events["head_timeouts"] > 0 and refused_at_accept > 0 and events["slow_bodies"] > 0
