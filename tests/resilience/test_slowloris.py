@@ -68,13 +68,16 @@ async def test_slowloris_does_not_starve_legitimate_traffic(
     """>= 99.9% of legitimate requests succeed; descriptors stay bounded by the caps; attackers cut off."""
     assert process.proc is not None
     pid, ctx = process.proc.pid, pki.client_context(tpp)
+    # A TLS-level slowloris needs a valid QWAC: the attackers hold another TPP's. (With the
+    # legitimate TPP's own, its per-TPP connection cap would be theirs to fill.)
+    attacker = pki.client_context(pki.qwac(organization_name="Misbehaving TPP"))
     baseline = fd_count(pid)
     until = time.monotonic() + ATTACK_S
     holders, heads, bodies, legit = Tally(), Tally(), Tally(), Tally()
     sampler = Sampler(pid)
     attack = [tcp_holder(process.port, "127.0.0.2", until, holders) for _ in range(TCP_ONLY)]
-    attack += [slow_head(process.port, ctx, "127.0.0.3", until, heads) for _ in range(SLOW_HEADS)]
-    attack += [slow_post(process.port, ctx, "127.0.0.4", until, bodies) for _ in range(SLOW_BODIES)]
+    attack += [slow_head(process.port, attacker, "127.0.0.3", until, heads) for _ in range(SLOW_HEADS)]
+    attack += [slow_post(process.port, attacker, "127.0.0.4", until, bodies) for _ in range(SLOW_BODIES)]
     tasks = [asyncio.create_task(a) for a in attack] + [asyncio.create_task(sampler.run(until + 3))]
     await asyncio.sleep(1.0)  # let the attack build up first
     connector = aiohttp.TCPConnector(ssl=ctx, limit=LEGIT_WORKERS)
