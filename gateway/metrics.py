@@ -7,7 +7,7 @@ Berlin Group enum, outcomes from a fixed list. No consent ids, request ids or fr
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -99,6 +99,19 @@ class Metrics:
         )
 
 
+Family = CounterMetricFamily | GaugeMetricFamily
+
+
+def family(
+    kind: type[Family], name: str, documentation: str, label: str, samples: Iterable[tuple[str, float]]
+) -> Family:
+    """A metric family with one label, filled from (label value, value) pairs read at scrape time."""
+    out = kind(name, documentation, labels=[label])
+    for value, number in samples:
+        out.add_metric([value], number)
+    return out
+
+
 class RevocationCollector(Collector):
     """Reads the revocation checker's plain counters at scrape time (no per-request cost)."""
 
@@ -115,19 +128,19 @@ class RevocationCollector(Collector):
     def __init__(self, stats: RevocationStats) -> None:
         self.stats = stats
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        events = CounterMetricFamily(
+    def collect(self) -> Iterator[Family]:
+        yield family(
+            CounterMetricFamily,
             "psd2gw_revocation_events",
             "Revocation checking events: responder errors, stale GOOD used, CRL refreshes, OCSP requests.",
-            labels=["event"],
-        )
-        for name in self.EVENTS:
-            events.add_metric([name], getattr(self.stats, name))
-        yield events
-        age = GaugeMetricFamily(
-            "psd2gw_revocation_crl_age_seconds", "Seconds since each CRL was last refreshed.", labels=["crl"]
+            "event",
+            ((name, getattr(self.stats, name)) for name in self.EVENTS),
         )
         now = time.time()
-        for url, refreshed in sorted(self.stats.crl_last_refresh.items()):
-            age.add_metric([url], max(now - refreshed, 0.0))
-        yield age
+        yield family(
+            GaugeMetricFamily,
+            "psd2gw_revocation_crl_age_seconds",
+            "Seconds since each CRL was last refreshed.",
+            "crl",
+            ((url, max(now - at, 0.0)) for url, at in sorted(self.stats.crl_last_refresh.items())),
+        )

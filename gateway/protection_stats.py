@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway.metrics import Family, family
+
 
 @dataclass
 class ProtectionStats:
@@ -79,32 +81,30 @@ class ProtectionCollector(Collector):
     def __init__(self, stats: ProtectionStats) -> None:
         self.stats = stats
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        events = CounterMetricFamily(
+    def collect(self) -> Iterator[Family]:
+        stats = self.stats
+        yield family(
+            CounterMetricFamily,
             "psd2gw_protection_events",
             "Connections refused at accept, handshakes refused at accept, connections over their "
             "TPP's cap closed after the handshake, failed TLS handshakes, request heads too slow, "
             "bodies too slow (408), requests shed (503).",
-            labels=["event"],
+            "event",
+            ((name, getattr(stats, name)) for name in self.EVENTS),
         )
-        for name in self.EVENTS:
-            events.add_metric([name], getattr(self.stats, name))
-        yield events
-        current = GaugeMetricFamily(
+        yield family(
+            GaugeMetricFamily,
             "psd2gw_protection_current",
             "Open TPP connections, of them those counted against a per-TPP cap (client certificate "
             "on the connection), TLS handshakes allowed in progress now (max-handshakes, lower "
             "while the event loop runs late), requests in the pipeline, requests queued.",
-            labels=["what"],
+            "what",
+            ((name, getattr(stats, name)) for name in self.GAUGES),
         )
-        for name in self.GAUGES:
-            current.add_metric([name], getattr(self.stats, name))
-        yield current
-        handshakes = CounterMetricFamily(
+        yield family(
+            CounterMetricFamily,
             "psd2gw_tls_handshake_failures",
             "Failed TLS handshakes with TPPs, by reason (OpenSSL's, bounded; 'timeout', 'reset', 'other').",
-            labels=["reason"],
+            "reason",
+            sorted(stats.handshake_failure_reasons.items()),
         )
-        for reason, count in sorted(self.stats.handshake_failure_reasons.items()):
-            handshakes.add_metric([reason], count)
-        yield handshakes
