@@ -14,7 +14,6 @@ from typing import Any, cast
 
 import httptools
 
-_NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_HEADERS = 128
 
 
@@ -158,9 +157,6 @@ class CoreConnection(asyncio.Protocol):
 
     def _complete(self, *, reusable: bool = False) -> None:
         assert self._waiter is not None
-        if self._status in _NO_BODY_STATUSES and self._chunks:
-            self._fail("The bank system sent a body with a status that has none.")
-            return
         self.reusable = reusable and not self.closed
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._waiter.set_result(CoreAnswer(self._status, self._headers, body))

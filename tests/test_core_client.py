@@ -172,7 +172,9 @@ async def test_head_answer_ends_at_its_head(core: ScriptedCore, client: HttpUpst
     assert (response.status, response.body, response.headers["Content-Length"]) == (200, b"", "50")
 
 
-async def test_body_on_a_no_content_answer_is_502(core: ScriptedCore, client: HttpUpstream) -> None:
+async def test_bytes_after_a_no_content_answer_drop_the_connection(
+    core: ScriptedCore, client: HttpUpstream
+) -> None:
     core.script = lambda _: b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n{}"
     # llhttp ignores a 204's declared length; the two bytes are then unsolicited and the
     # connection is dropped rather than reused.
