@@ -23,13 +23,10 @@ from gateway.config import doc
 from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
 from gateway.policies.base import FailMode
-from gateway.signatures import cavage, rfc9421
+from gateway.signatures import cavage, check_cavage, public_key_of, rfc9421
 from gateway.signatures.certificate_header import decode_certificate_header
-from gateway.signatures.digest import verify_content_digest, verify_digest
+from gateway.signatures.digest import verify_content_digest
 from gateway.signatures.errors import ProblemKind, SignatureProblem
-from gateway.signatures.freshness import check_skew
-from gateway.signatures.keyid import check_key_id
-from gateway.signatures.verify import PublicKey, verify
 
 _DATE_KINDS = {ProblemKind.DATE_MISSING, ProblemKind.DATE_INVALID, ProblemKind.DATE_SKEW}
 _DIGEST_KINDS = {
@@ -129,18 +126,18 @@ class QsealSignaturePolicy:
             if self.signature_header == "Authorization"
             else cavage.parse_signature(raw)
         )
-        self.header_policy.check(parsed.headers, index)
-        check_key_id(parsed.key_id, cert)
-        verify_digest(ex.headers.get("Digest"), ex.body)
-        if self.config.require_date:
-            check_skew(ex.headers.get("Date"), now, self.config.date_skew_s)
-        data = cavage.signing_string(
-            ex.method, ex.target.raw, index, parsed.headers, parsed.created, parsed.expires
+        return check_cavage(
+            ex.method,
+            ex.target.raw,
+            index,
+            parsed,
+            cert,
+            ex.body,
+            policy=self.header_policy,
+            now=now if self.config.require_date else None,
+            skew_s=self.config.date_skew_s,
+            min_rsa_bits=self.config.min_rsa_bits,
         )
-        verify(
-            _public_key(cert), parsed.algorithm, data, parsed.signature, min_rsa_bits=self.config.min_rsa_bits
-        )
-        return data
 
     def _verify_rfc9421(self, ex: Exchange, cert: x509.Certificate, now: float) -> bytes:
         verify_content_digest(ex.headers.get("Content-Digest"), ex.body)
@@ -158,7 +155,7 @@ class QsealSignaturePolicy:
             message,
             ex.headers.get("Signature-Input"),
             ex.headers.get("Signature"),
-            _public_key(cert),
+            public_key_of(cert),
             required=required,
             now=now,
             min_rsa_bits=self.config.min_rsa_bits,
@@ -223,20 +220,6 @@ def _decode(value: str) -> x509.Certificate:
 @functools.lru_cache(maxsize=1024)
 def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
-
-
-@functools.lru_cache(maxsize=1024)
-def _public_key(cert: x509.Certificate) -> PublicKey:
-    """One key object per seal: a fresh one per request is parsed again and, for RSA, loses
-    OpenSSL's cached Montgomery context for its modulus."""
-    key = cert.public_key()
-    if not isinstance(key, PublicKey):
-        raise SignatureProblem(
-            ProblemKind.ALGORITHM_UNSUPPORTED,
-            "TPP-Signature-Certificate",
-            "the certificate's key type is not supported",
-        )
-    return key
 
 
 def _sha256(cert: x509.Certificate) -> str:

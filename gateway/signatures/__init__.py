@@ -8,11 +8,13 @@ the signature itself (last, because it is the expensive step).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from cryptography import x509
 
 from gateway.signatures.cavage import (
+    CavageSignature,
     HeaderSource,
     SignedHeaderPolicy,
     header_index,
@@ -26,7 +28,7 @@ from gateway.signatures.freshness import check_skew
 from gateway.signatures.keyid import check_key_id
 from gateway.signatures.verify import PublicKey, verify
 
-__all__ = ["ProblemKind", "SignatureProblem", "verify_cavage_request"]
+__all__ = ["ProblemKind", "SignatureProblem", "check_cavage", "public_key_of", "verify_cavage_request"]
 
 
 def _first(index: Mapping[str, list[str]], name: str) -> str | None:
@@ -54,18 +56,60 @@ def verify_cavage_request(
     index = header_index(headers)
     cert = decode_certificate_header(_first(index, "tpp-signature-certificate"))
     signature = parse_signature(_first(index, "signature"))
+    check_cavage(
+        method,
+        target,
+        index,
+        signature,
+        cert,
+        body,
+        policy=policy,
+        now=now,
+        skew_s=skew_s,
+        min_rsa_bits=min_rsa_bits,
+        accept_decimal_serial=accept_decimal_serial,
+    )
+    return cert
+
+
+def check_cavage(
+    method: str,
+    target: str,
+    index: Mapping[str, list[str]],
+    signature: CavageSignature,
+    cert: x509.Certificate,
+    body: bytes,
+    *,
+    policy: SignedHeaderPolicy,
+    now: float | None,
+    skew_s: float,
+    min_rsa_bits: int,
+    accept_decimal_serial: bool = False,
+) -> bytes:
+    """The checks after the certificate and the Signature header are parsed; returns the signed data.
+
+    ``index`` is ``header_index`` of the request's headers: several Digest or Date fields are
+    checked joined, as they are signed.
+    """
     policy.check(signature.headers, index)
     check_key_id(signature.key_id, cert, accept_decimal=accept_decimal_serial)
     verify_digest(_first(index, "digest"), body)
     if now is not None:
         check_skew(_first(index, "date"), now, skew_s)
     data = signing_string(method, target, index, signature.headers, signature.created, signature.expires)
-    public_key = cert.public_key()
-    if not isinstance(public_key, PublicKey):
+    verify(public_key_of(cert), signature.algorithm, data, signature.signature, min_rsa_bits=min_rsa_bits)
+    return data
+
+
+@functools.lru_cache(maxsize=1024)
+def public_key_of(cert: x509.Certificate) -> PublicKey:
+    """One key object per certificate: a fresh one per request is parsed again and, for RSA,
+    loses OpenSSL's cached Montgomery context for its modulus."""
+    key = cert.public_key()
+    if not isinstance(key, PublicKey):
         raise SignatureProblem(
             ProblemKind.ALGORITHM_UNSUPPORTED,
             "TPP-Signature-Certificate",
             "the certificate's key type is not supported",
         )
-    verify(public_key, signature.algorithm, data, signature.signature, min_rsa_bits=min_rsa_bits)
-    return cert
+    return key
