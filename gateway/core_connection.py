@@ -120,6 +120,8 @@ class CoreConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) + len(value) > self.max_field_bytes:
             raise CoreAnswerInvalid("A header of the bank system's answer is too large.")
+        # llhttp's strict mode refuses these already; kept so that no parser leniency (a flag,
+        # a version) can let a value carry a line of its own to the TPP.
         if b"\r" in value or b"\n" in value or b"\x00" in value:
             raise CoreAnswerInvalid("A header of the bank system's answer has control characters.")
         if len(self._headers) >= _MAX_HEADERS:
