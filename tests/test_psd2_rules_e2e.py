@@ -17,15 +17,22 @@ from support.pki import Pem
 from gateway.settings import StoreSettings
 
 # "Now", to the minute: the test certificates are valid from now on, so the clock starts here.
-T0 = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0).timestamp()
-TODAY = dt.datetime.fromtimestamp(T0, dt.UTC).date()
 BRUSSELS = ZoneInfo("Europe/Brussels")
 MINUTE = 60.0
 
 
 class Clock:
+    """Starts at the current minute when the test starts.
+
+    Not at import: certificates issued during a long suite run are backdated only minutes, and
+    a clock from the suite's start would find them not valid yet.
+    """
+
     def __init__(self) -> None:
-        self.now = T0
+        self.now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0).timestamp()
+
+    def today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self.now, dt.UTC).date()
 
     def __call__(self) -> float:
         return self.now
@@ -50,7 +57,7 @@ class Tpp:
         body = {
             "access": {"allPsd2": "allAccounts"},
             "recurringIndicator": recurring,
-            "validUntil": (TODAY + dt.timedelta(days=120)).isoformat(),
+            "validUntil": (dt.date.today() + dt.timedelta(days=120)).isoformat(),
             "frequencyPerDay": frequency,
         }
         status, created, _ = await self.call("POST", "/v1/consents", json=body, PSU_ID="PSU-1001")
@@ -110,7 +117,7 @@ async def test_pages_within_15_minutes_are_free_and_the_same_query_later_counts(
     """Page 2 within 15 minutes is not counted; the same query after 15 minutes is."""
     consent = await tpp_client.consent()
     account = await tpp_client.first_account(consent)
-    since = (TODAY - dt.timedelta(days=30)).isoformat()
+    since = (clock.today() - dt.timedelta(days=30)).isoformat()
     report = f"/v1/accounts/{account}/transactions?bookingStatus=booked&dateFrom={since}"
     plan = [(0, 0, 200), (10, 1, 200), (20, 0, 200), (21, 1, 200), (40, 0, 200), (60, 0, 200), (80, 0, 429)]
     elapsed = 0.0
@@ -142,7 +149,7 @@ async def test_91_day_old_date_from_passes_at_minute_5_and_fails_at_minute_25(
     """History beyond 90 days: once, within 20 minutes after SCA; refused later."""
     consent = await tpp_client.consent()
     account = await tpp_client.first_account(consent)
-    old = (TODAY - dt.timedelta(days=91)).isoformat()
+    old = (clock.today() - dt.timedelta(days=91)).isoformat()
     path = f"/v1/accounts/{account}/transactions?bookingStatus=booked&dateFrom={old}"
     clock.advance(5)
     status, body, _ = await tpp_client.call("GET", path, Consent_ID=consent, PSU_IP_Address="192.0.2.1")
@@ -180,7 +187,7 @@ async def test_maintenance_window_answers_503_with_retry_after(
     start: StartGateway, core: RecordingCore, client_for: Any, tpp: Pem, clock: Clock, tmp_path: Path
 ) -> None:
     """Seed 000's announced window: 503 SERVICE_UNAVAILABLE with Retry-After until it ends."""
-    local = dt.datetime.fromtimestamp(T0, BRUSSELS).replace(tzinfo=None)
+    local = dt.datetime.fromtimestamp(clock.now, BRUSSELS).replace(tzinfo=None)
     start_at, end_at = (
         (local + dt.timedelta(minutes=30)).isoformat(),
         (local + dt.timedelta(minutes=120)).isoformat(),
@@ -221,7 +228,7 @@ async def test_announced_windows_are_listed_for_tpps(
     start: StartGateway, core: RecordingCore, client_for: Any, tpp: Pem, clock: Clock, tmp_path: Path
 ) -> None:
     """GET /v1/maintenance-windows lists coming windows, answered by the gateway itself."""
-    local = dt.datetime.fromtimestamp(T0, BRUSSELS).replace(tzinfo=None)
+    local = dt.datetime.fromtimestamp(clock.now, BRUSSELS).replace(tzinfo=None)
     start_at, end_at = (
         (local + dt.timedelta(days=1)).isoformat(),
         (local + dt.timedelta(days=1, hours=2)).isoformat(),

@@ -22,6 +22,7 @@ from support.process import GatewayProcess
 from resilience.load import (
     Sampler,
     Tally,
+    call,
     closed_loop,
     fd_count,
     open_policies,
@@ -75,14 +76,18 @@ async def test_slowloris_does_not_starve_legitimate_traffic(
     until = time.monotonic() + ATTACK_S
     holders, heads, bodies, legit = Tally(), Tally(), Tally(), Tally()
     sampler = Sampler(pid)
-    attack = [tcp_holder(process.port, "127.0.0.2", until, holders) for _ in range(TCP_ONLY)]
-    attack += [slow_head(process.port, attacker, "127.0.0.3", until, heads) for _ in range(SLOW_HEADS)]
-    attack += [slow_post(process.port, attacker, "127.0.0.4", until, bodies) for _ in range(SLOW_BODIES)]
-    tasks = [asyncio.create_task(a) for a in attack] + [asyncio.create_task(sampler.run(until + 3))]
-    await asyncio.sleep(1.0)  # let the attack build up first
     connector = aiohttp.TCPConnector(ssl=ctx, limit=LEGIT_WORKERS)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as client:
         url = f"{process.url}/v1/accounts"
+        # Signed traffic is flowing when the attack starts (its connections are open): while
+        # the event loop runs late, new handshakes are paced and may be refused at accept
+        # (listener.HandshakePace), which tests/resilience/test_handshake_flood.py covers.
+        await asyncio.gather(*(call(client, url, Tally()) for _ in range(LEGIT_WORKERS)))
+        attack = [tcp_holder(process.port, "127.0.0.2", until, holders) for _ in range(TCP_ONLY)]
+        attack += [slow_head(process.port, attacker, "127.0.0.3", until, heads) for _ in range(SLOW_HEADS)]
+        attack += [slow_post(process.port, attacker, "127.0.0.4", until, bodies) for _ in range(SLOW_BODIES)]
+        tasks = [asyncio.create_task(a) for a in attack] + [asyncio.create_task(sampler.run(until + 3))]
+        await asyncio.sleep(1.0)  # let the attack build up first
         await asyncio.gather(*(closed_loop(client, url, until, legit) for _ in range(LEGIT_WORKERS)))
     async with asyncio.timeout(ATTACK_S):
         await asyncio.gather(*tasks)
