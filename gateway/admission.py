@@ -6,7 +6,7 @@ import asyncio
 import collections
 import contextlib
 import resource
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -14,10 +14,10 @@ from multidict import CIMultiDict
 
 from gateway import render
 from gateway.errors import Code, Reject
+from gateway.http_connection import Handler
+from gateway.http_request import Answer, IncomingRequest, Reply
 from gateway.protection_stats import ProtectionStats
 from gateway.settings import ProtectionSettings
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _RSS_SAMPLE_S = 0.5
 _PAGE = resource.getpagesize()
@@ -47,7 +47,7 @@ class Admission:
         self._body = render.error_body(self._reject)
 
     def wrap(self, handler: Handler) -> Handler:
-        async def admitted(request: web.Request) -> web.StreamResponse:
+        async def admitted(request: IncomingRequest) -> Reply:
             if not self._enter_now() and not await self._wait_turn():
                 return self.shed(request)
             try:
@@ -97,13 +97,14 @@ class Admission:
                 return
         self.stats.in_flight -= 1
 
-    def shed(self, request: web.BaseRequest) -> web.Response:
+    def shed(self, request: IncomingRequest) -> Answer:
         self.stats.shed += 1
         headers = render.error_headers(self._reject, CIMultiDict())
         request_id = request.headers.get("X-Request-ID", "")
         if 0 < len(request_id) <= 64:
             headers["X-Request-ID"] = request_id
-        return web.Response(status=503, headers=headers, body=self._body)
+        headers["Server"] = "psd2-gateway"
+        return Answer(503, headers, self._body)
 
     async def running(self, _app: web.Application) -> AsyncIterator[None]:
         """Cleanup context: sample resident memory while the app runs (when a ceiling is set)."""

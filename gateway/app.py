@@ -7,7 +7,7 @@ closed in pairs (cleanup contexts), so a test can start and stop a whole gateway
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,8 +19,9 @@ from gateway.consents import ConsentLedger
 from gateway.cores import Cores, check_profiles_have_cores, open_cores
 from gateway.eidas.devpki import ensure_dev_pki
 from gateway.eidas.revocation import RevocationChecker
+from gateway.http_connection import Handler
 from gateway.identity_setup import IdentityComponents, build_identity
-from gateway.listener import serve
+from gateway.listener import serve, serve_tpps
 from gateway.log import RequestLog, get_logger
 from gateway.metrics import Metrics, RevocationCollector
 from gateway.ops import Health, metrics_app
@@ -40,7 +41,6 @@ from gateway.upstream import Upstream
 PIPELINE = web.AppKey("pipeline", Pipeline)
 STORE = web.AppKey("store", Store)
 CORES = web.AppKey("cores", Cores)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HANDLER: web.AppKey[Handler] = web.AppKey("handler")
 METRICS = web.AppKey("metrics", Metrics)
 PROTECTION = web.AppKey("protection", ProtectionStats)
@@ -74,7 +74,7 @@ def build_app(
         log=request_log,
         clock=clock,
     )
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application()
     app[PIPELINE] = pipeline
     app[STORE] = store
     app[CORES] = cores
@@ -83,11 +83,8 @@ def build_app(
     app[PROTECTION] = ProtectionStats()
     admission = Admission(settings.protection, app[PROTECTION])
     metrics.registry.register(ProtectionCollector(app[PROTECTION]))
-    # Every request goes to the pipeline; the route stays for aiohttp's own bookkeeping, but the
-    # server calls HANDLER directly (see listener.serve): no URL dispatch per request.
-    handler: Handler = admission.wrap(pipeline.handle)
-    app[HANDLER] = handler
-    app.router.add_route("*", "/{tail:.*}", handler)
+    # Every request goes to the pipeline (see listener.serve_tpps); the app keeps the lifecycle.
+    app[HANDLER] = admission.wrap(pipeline.handle)
     app.cleanup_ctx.append(admission.running)
     app.cleanup_ctx.append(_close_on_cleanup)
     app.on_cleanup.append(lambda _app: _flush(request_log))
@@ -230,18 +227,19 @@ async def start_gateway(
         ops_runner, metrics_port = await serve(
             metrics_app(metrics, store, health), settings.metrics.host, settings.metrics.port
         )
-    runner, port = await serve(
+    runner, port = await serve_tpps(
         app,
         settings.listen.host,
         settings.listen.port,
+        handler=app[HANDLER],
+        body_limit=app[PIPELINE].body_limit,
+        protection=settings.protection,
+        stats=app[PROTECTION],
         ssl_context=ssl_context,
         handshake_timeout_s=settings.tls.handshake_timeout_s,
         backlog=settings.listen.backlog,
         shutdown_timeout_s=settings.lifecycle.drain_timeout_s,
         reuse_port=settings.lifecycle.workers > 1,
-        protection=settings.protection,
-        stats=app[PROTECTION],
-        handler=app[HANDLER],
     )
     # Closed in this order: the TPP listener drains while /readyz still answers "draining".
     runners: list[web.BaseRunner] = [runner]

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from gateway.eidas.oids import Role
 from gateway.errors import Code, Reject
+from gateway.http_request import IncomingRequest
 from gateway.identity import Identity, IdentityService, peer_certificate
 from gateway.ingress import Format, TrustedProxies, certificate_from_header
 from gateway.registry import RegistryHolder, TppEntry
@@ -53,20 +52,20 @@ class CallerIdentifier:
         self.ingress = ingress
         self.sandbox_tpp = sandbox_tpp
 
-    async def identify(self, request: web.BaseRequest, peer_ip: str) -> Caller:
+    async def identify(self, request: IncomingRequest) -> Caller:
         if self.ingress is None:
-            ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+            ssl_object = request.ssl_object
             if self.sandbox_tpp is not None and not (ssl_object and ssl_object.getpeercert(binary_form=True)):
                 return Caller(self.sandbox_tpp, self.registry.current.lookup(""), self.sandbox_tpp.tpp.roles)
             identity = await self.identities.identify(peer_certificate(ssl_object), "tls")
         else:
-            identity = await self._from_ingress(request, peer_ip, self.ingress)
+            identity = await self._from_ingress(request, self.ingress)
         registration = self.registry.current.lookup(identity.tpp.organization_id)
         return Caller(identity, registration, effective_roles(identity, registration))
 
-    async def _from_ingress(self, request: web.BaseRequest, peer_ip: str, ingress: IngressSource) -> Identity:
+    async def _from_ingress(self, request: IncomingRequest, ingress: IngressSource) -> Identity:
         values = request.headers.getall(ingress.header, [])
-        if peer_ip not in ingress.proxies or not values:
+        if request.peer_ip not in ingress.proxies or not values:
             raise Reject(
                 Code.CERTIFICATE_MISSING, "A client certificate (QWAC) is required.", rule="identity"
             )

@@ -16,19 +16,14 @@ import errno
 import functools
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from aiohttp import web
 
+from gateway.http_connection import Handler
+from gateway.http_server import HttpServer
 from gateway.log import get_logger
-from gateway.protection import (
-    ConnectionLimits,
-    GuardedRequestHandler,
-    Slot,
-    guarded_handler_factory,
-    handler_kwargs,
-)
+from gateway.protection import ConnectionLimits, Slot
 from gateway.protection_stats import ProtectionStats, handshake_failure_reason
 from gateway.settings import ProtectionSettings
 
@@ -85,7 +80,7 @@ class Acceptor(asyncio.AbstractServer):
     def __init__(
         self,
         sock: socket.socket,
-        protocol: Callable[[Slot], GuardedRequestHandler],
+        protocol: Callable[[Slot], asyncio.Protocol],
         limits: ConnectionLimits,
         ssl_context: ssl.SSLContext | None,
         handshake_timeout_s: float,
@@ -192,12 +187,17 @@ class Acceptor(asyncio.AbstractServer):
 
 
 class GuardedSite(web.BaseSite):
-    """An aiohttp site on an ``Acceptor``: connection limits, TLS handshake deadline, guarded handlers."""
+    """The TPP listener: an ``Acceptor`` (connection limits, TLS handshake deadline) feeding the
+    gateway's own HTTP/1.1 connections (``HttpServer``). The aiohttp runner keeps the app's
+    lifecycle (startup, cleanup contexts); stopping the site drains the connections.
+    """
 
     __slots__ = (
         "_bound_port",
+        "_drain_s",
         "_handshake_timeout_s",
         "_host",
+        "_http",
         "_port",
         "_protection",
         "_reuse_port",
@@ -215,12 +215,15 @@ class GuardedSite(web.BaseSite):
         ssl_context: ssl.SSLContext | None,
         handshake_timeout_s: float,
         backlog: int,
+        http: HttpServer,
+        drain_s: float,
         reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host, self._port, self._bound_port = host, port, port
         self._protection, self._stats = protection, stats
         self._handshake_timeout_s = handshake_timeout_s
+        self._http, self._drain_s = http, drain_s
         self._reuse_port = reuse_port
 
     @property
@@ -234,13 +237,19 @@ class GuardedSite(web.BaseSite):
 
     async def start(self) -> None:
         await super().start()
-        server = self._runner.server
-        assert isinstance(server, web.Server)
         sock = listening_socket(self._host, self._port, self._backlog, self._reuse_port)
         self._bound_port = sock.getsockname()[1]
-        protocol = guarded_handler_factory(server, self._protection, self._stats)
         limits = ConnectionLimits(self._protection, self._stats)
-        self._server = Acceptor(sock, protocol, limits, self._ssl_context, self._handshake_timeout_s)
+        self._server = Acceptor(
+            sock, self._http.connection, limits, self._ssl_context, self._handshake_timeout_s
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, then drain: requests in progress get the drain time to finish."""
+        if self._server is not None:
+            self._server.close()
+        await self._http.shutdown(self._drain_s)
+        await super().stop()
 
 
 def listening_socket(host: str, port: int, backlog: int, reuse_port: bool) -> socket.socket:
@@ -273,43 +282,52 @@ async def serve(
     backlog: int = 1024,
     shutdown_timeout_s: float = 20.0,
     reuse_port: bool = False,
-    protection: ProtectionSettings | None = None,
-    stats: ProtectionStats | None = None,
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Start ``app`` on ``host:port`` (0 = any free port); returns its runner and the bound port.
+    """Start ``app`` (the operator listener) on aiohttp's plain ``TCPSite``; returns its runner and port.
 
-    With ``protection`` (the TPP listener) connections go through a ``GuardedSite``; without it
-    (the operator listener) through aiohttp's plain ``TCPSite``. ``shutdown_timeout_s`` is the
-    drain: on cleanup the listener closes first, then in-flight requests get this long to
-    finish. ``reuse_port`` lets several worker processes share a port. ``handler``, when given,
-    answers every request directly: the app keeps its lifecycle (startup, cleanup contexts) but
-    aiohttp's URL dispatch (a measurable share of a proxy's per-request cost) is skipped.
+    ``shutdown_timeout_s`` is the drain: on cleanup the listener closes first, then in-flight
+    requests get this long to finish. ``reuse_port`` lets several worker processes share a port.
     """
-    extra: dict[str, Any] = handler_kwargs(protection) if protection is not None else {}
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s, **extra
-    )
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s)
     await runner.setup()
-    if handler is not None:
-        assert runner.server is not None
-        runner.server.request_handler = handler  # type: ignore[assignment]  # app._make_request builds web.Request
-    site: web.TCPSite | GuardedSite
-    if protection is None:
-        site = web.TCPSite(
-            runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port
-        )
-    else:
-        site = GuardedSite(
-            runner,
-            host,
-            port,
-            protection=protection,
-            stats=stats or ProtectionStats(),
-            ssl_context=ssl_context,
-            handshake_timeout_s=handshake_timeout_s,
-            backlog=backlog,
-            reuse_port=reuse_port,
-        )
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port)
+    await site.start()
+    return runner, site.port
+
+
+async def serve_tpps(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    handler: Handler,
+    body_limit: Callable[[], int],
+    protection: ProtectionSettings,
+    stats: ProtectionStats,
+    ssl_context: ssl.SSLContext | None = None,
+    handshake_timeout_s: float = 10.0,
+    backlog: int = 1024,
+    shutdown_timeout_s: float = 20.0,
+    reuse_port: bool = False,
+) -> tuple[web.AppRunner, int]:
+    """Start the TPP listener: every request goes to ``handler`` through the gateway's own HTTP/1.1
+    connections (``gateway.http_connection``); ``app`` keeps the lifecycle (startup, cleanup
+    contexts). Returns its runner and the bound port (0 = any free port).
+    """
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s)
+    await runner.setup()
+    site = GuardedSite(
+        runner,
+        host,
+        port,
+        protection=protection,
+        stats=stats,
+        ssl_context=ssl_context,
+        handshake_timeout_s=handshake_timeout_s,
+        backlog=backlog,
+        http=HttpServer(handler, protection, stats, body_limit),
+        drain_s=shutdown_timeout_s,
+        reuse_port=reuse_port,
+    )
     await site.start()
     return runner, site.port

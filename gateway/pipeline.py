@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiohttp import web
-
 from gateway import render
 from gateway.caller import CallerIdentifier, effective_roles
 from gateway.consent_observer import ConsentObserver
@@ -24,6 +22,7 @@ from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
 from gateway.forwarding import IdentityForwarding
 from gateway.headers import request_headers_for_core, response_headers_for_tpp
+from gateway.http_request import IncomingRequest
 from gateway.local_answers import LOCAL_ANSWERS
 from gateway.metrics import Metrics
 from gateway.policies.request_id import UUID
@@ -37,7 +36,6 @@ from gateway.target import Target, parse_target
 from gateway.translate import translate_core_error
 from gateway.upstream import Upstream, UpstreamRequest, UpstreamResponse
 
-_BODY_CHUNK = 64 * 1024
 _NO_TARGET = Target("", "")
 _UPSTREAM_CODES = (Code.BAD_GATEWAY, Code.GATEWAY_TIMEOUT)
 
@@ -73,13 +71,22 @@ class Pipeline:
         self.decisions = StoreDecisions(
             store, on_unavailable=self._count_store_error, on_round_trip=metrics.store_seconds.observe
         )
+        self._body_limit: tuple[Router | None, int] = (None, 0)
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    def body_limit(self) -> int:
+        """The largest body any route accepts (the connection buffers no more than that)."""
+        router, limit = self._body_limit
+        if router is not self.router:  # reloaded
+            limit = max((route.max_body_bytes for route in self.router.routes), default=0)
+            self._body_limit = (self.router, limit)
+        return limit
+
+    async def handle(self, request: IncomingRequest) -> Result:
         ex = Exchange(
             method=request.method,
             target=_NO_TARGET,
             headers=request.headers,
-            peer_ip=_peer_ip(request),
+            peer_ip=request.peer_ip,
             started=time.perf_counter(),
             now_ms=int(self.clock() * 1000),
             services=self.services,
@@ -102,10 +109,10 @@ class Pipeline:
         # counting now instead of waiting for the cyclic collector.
         ex.deferred.clear()
         result.headers["Server"] = "psd2-gateway"  # never the Python or aiohttp version
-        return web.Response(status=result.status, headers=result.headers, body=result.body)
+        return result
 
-    async def identify(self, request: web.BaseRequest, ex: Exchange) -> None:
-        caller = await self.caller.identify(request, ex.peer_ip)
+    async def identify(self, request: IncomingRequest, ex: Exchange) -> None:
+        caller = await self.caller.identify(request)
         ex.identity, ex.registration, ex.roles = caller.identity, caller.registration, caller.roles
 
     def apply_brand_registry(self, ex: Exchange) -> None:
@@ -199,44 +206,30 @@ class Pipeline:
         return Result(reject.status, headers, render.error_body(reject, profile.dialect), outcome, reject)
 
 
-def check_framing(request: web.BaseRequest) -> None:
+def check_framing(request: IncomingRequest) -> None:
     """HTTP/1.x only, and no framing a stricter hop could read differently (RFC 9112 6.1, 6.3)."""
-    if request.version.major != 1:
+    major, minor = request.version
+    if major != 1:
         raise Reject(Code.FORMAT_ERROR, "Only HTTP/1.1 is served here.", status=505, rule="framing")
     encodings = request.headers.getall("Transfer-Encoding", [])
-    if encodings and (request.version.minor == 0 or [e.strip().lower() for e in encodings] != ["chunked"]):
+    if encodings and (minor == 0 or [e.strip().lower() for e in encodings] != ["chunked"]):
         raise Reject(
             Code.FORMAT_ERROR, "Transfer-Encoding must be exactly 'chunked' on HTTP/1.1.", rule="framing"
         )
 
 
-async def read_body(request: web.BaseRequest, limit: int) -> bytes:
-    """The request body as received on the wire, read once and bounded.
+async def read_body(request: IncomingRequest, limit: int) -> bytes:
+    """The request body as received on the wire, read once and bounded (413 above ``limit``).
 
     Bodies are never decompressed: a digest or signature is computed over the wire bytes,
     so an encoded body is refused rather than forwarded on an unverifiable basis.
     """
     if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
         raise Reject(Code.FORMAT_ERROR, "Content-Encoding is not supported on requests.", status=415)
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise Reject(Code.FORMAT_ERROR, f"The request body exceeds {limit} bytes.", status=413)
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(_BODY_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise Reject(Code.FORMAT_ERROR, f"The request body exceeds {limit} bytes.", status=413)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await request.read_body(limit)
 
 
-def _peer_ip(request: web.BaseRequest) -> str:
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    return str(peer[0]) if peer else ""
-
-
-def _host(request: web.BaseRequest) -> str | None:
+def _host(request: IncomingRequest) -> str | None:
     host = request.headers.get("Host")
     if not host:
         return None
