@@ -28,10 +28,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
 import httptools
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 
 from gateway import render
 from gateway.errors import Code, Reject
+from gateway.http_head import HeadCollector, HeadRefused
 from gateway.http_request import Answer, IncomingRequest, Reply
 from gateway.http_response import UnsafeHeader, encode_response
 from gateway.log import get_logger
@@ -43,19 +44,9 @@ if TYPE_CHECKING:
 Handler = Callable[[IncomingRequest], Awaitable[Reply]]
 
 _MAX_QUEUED = 8  # requests parsed ahead of their answer before reading pauses
-# RFC 9110 5.3: a field that may occur once; two values would be read differently by two hops.
-_SINGLETONS = frozenset(
-    {b"content-length", b"content-location", b"content-range", b"content-type", b"etag", b"host"}
-    | {b"max-forwards", b"server", b"transfer-encoding", b"user-agent"}
-)
-_VERSIONS = {"1.1": (1, 1), "1.0": (1, 0), "0.9": (0, 9), "2.0": (2, 0)}
 _MALFORMED = "The request is not well-formed HTTP/1.1 or exceeds the gateway's size limits."
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _IDLE, _HEAD = "idle", "head"
-
-
-class _Refused(Exception):
-    """The request head breaks a limit llhttp does not know."""
 
 
 def error_reply(reject: Reject) -> Answer:
@@ -72,13 +63,14 @@ class TppConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._peer_ip = ""
         self._ssl_object: ssl.SSLObject | None = None
-        self._parser = httptools.HttpRequestParser(self)
         # The head being parsed.
         self._in_head = False
-        self._url: list[bytes] = []
-        self._headers: list[tuple[str, str]] = []
-        self._singletons: set[bytes] = set()
+        self._head = HeadCollector(self._settings)
+        # llhttp calls these directly: no hop through this object per header.
+        self.on_url = self._head.url
+        self.on_header = self._head.header
         self._line_bytes = 0
+        self._parser = httptools.HttpRequestParser(self)
         # Requests parsed and not yet answered; the one whose body is arriving; the one being handled.
         self._queue: collections.deque[IncomingRequest] = collections.deque()
         self._receiving: IncomingRequest | None = None
@@ -128,7 +120,7 @@ class TppConnection(asyncio.Protocol):
             return  # the parser stopped at an error; nothing more is read
         try:
             self._feed(data)
-        except (httptools.HttpParserError, _Refused) as error:
+        except (httptools.HttpParserError, HeadRefused) as error:
             self._refuse_unparseable(error)
             return
         if self._in_head:
@@ -155,7 +147,7 @@ class TppConnection(asyncio.Protocol):
         self._line_bytes = self._line_bytes + len(data) if newline < 0 else len(data) - newline - 1
         limit = max(self._settings.max_line_bytes, self._settings.max_header_bytes)
         if self._line_bytes > limit:
-            self._refuse_unparseable(_Refused("a request head line is too long"))
+            self._refuse_unparseable(HeadRefused("a request head line is too long"))
         elif self._timer_kind != _HEAD:
             self._arm(_HEAD, self._settings.header_timeout_s)
 
@@ -171,52 +163,23 @@ class TppConnection(asyncio.Protocol):
         if writable is not None and not writable.done():
             writable.set_result(None)
 
-    # llhttp callbacks (httptools), in message order.
+    # llhttp callbacks (httptools), in message order; on_url and on_header are the HeadCollector's.
 
     def on_message_begin(self) -> None:
         self._in_head = True
-        self._url.clear()
-        self._headers = []
-        self._singletons.clear()
+        self._head.begin()
         if self._timer_kind == _IDLE:
             self._disarm()
-
-    def on_url(self, part: bytes) -> None:
-        self._url.append(part)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self._headers) >= self._settings.max_headers:
-            raise _Refused("too many header lines")
-        if len(name) + len(value) > self._settings.max_header_bytes:
-            raise _Refused("a header line is too long")
-        lowered = name.lower()
-        if lowered in _SINGLETONS:
-            if lowered in self._singletons:
-                raise _Refused("a header that may occur once occurs twice")
-            self._singletons.add(lowered)
-        # Names are tokens (llhttp checked); values keep any non-ASCII byte through surrogateescape.
-        self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._line_bytes = 0
         if self._timer_kind == _HEAD:
             self._disarm()
-        url = b"".join(self._url)
-        if len(url) > self._settings.max_line_bytes:
-            raise _Refused("the request line is too long")
-        headers = CIMultiDict(self._headers)
-        parser = self._parser
-        declared = headers.get("Content-Length")
-        request = IncomingRequest(
-            parser.get_method().decode("ascii"),
-            url.decode("utf-8", "surrogateescape"),
-            _VERSIONS.get(parser.get_http_version(), (0, 0)),
-            CIMultiDictProxy(headers),
+        request = self._head.request(
+            self._parser,
             peer_ip=self._peer_ip,
             ssl_object=self._ssl_object,
-            keep_alive=parser.should_keep_alive(),
-            content_length=int(declared) if declared is not None else None,
             body_limit=self._server.body_limit(),
         )
         self._receiving = request
