@@ -284,6 +284,7 @@ class TppConnection(asyncio.Protocol):
 
     def _refuse_unparseable(self, error: Exception) -> None:
         get_logger().debug("malformed_request", error=str(error))
+        self._server.stats.malformed_requests += 1
         self._disarm()
         self._stop_body_watch()
         self._closing = True

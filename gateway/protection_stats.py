@@ -21,6 +21,7 @@ class ProtectionStats:
     handshake_failures: int = 0
     handshake_failure_reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     head_timeouts: int = 0
+    malformed_requests: int = 0
     slow_bodies: int = 0
     shed: int = 0
     open_connections: int = 0
@@ -73,6 +74,7 @@ class ProtectionCollector(Collector):
         "refused_tpp_connections",
         "handshake_failures",
         "head_timeouts",
+        "malformed_requests",
         "slow_bodies",
         "shed",
     )
@@ -88,7 +90,8 @@ class ProtectionCollector(Collector):
             "psd2gw_protection_events",
             "Connections refused at accept, handshakes refused at accept, connections over their "
             "TPP's cap closed after the handshake, failed TLS handshakes, request heads too slow, "
-            "bodies too slow (408), requests shed (503).",
+            "requests that are not well-formed HTTP/1.1 or over a head limit (400), bodies too slow "
+            "(408), requests shed (503).",
             "event",
             ((name, getattr(stats, name)) for name in self.EVENTS),
         )

@@ -216,9 +216,10 @@ async def test_unparseable_request_gets_400_in_berlin_group_form_and_the_connect
     raw: bytes,
 ) -> None:
     seen: list[Seen] = []
-    connection, transport, _ = open_connection(echo_handler(seen))
+    connection, transport, server = open_connection(echo_handler(seen))
     connection.data_received(raw)
     await settle()
+    assert server.stats.malformed_requests == 1
     assert transport.statuses() == [400]
     assert b'"code":"FORMAT_ERROR"' in transport.written
     assert b"Connection: close" in transport.written

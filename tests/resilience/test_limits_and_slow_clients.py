@@ -72,6 +72,7 @@ async def test_oversized_request_head_is_a_4xx_and_never_forwarded(
     assert 400 <= status < 500, what
     assert b'"code":"FORMAT_ERROR"' in answer
     assert core.seen == []
+    assert stats(gateway).malformed_requests == 1  # psd2gw_protection_events{event="malformed_requests"}
 
 
 async def test_endless_header_is_cut_off_without_reading_it_all(
