@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 Handler = Callable[[IncomingRequest], Awaitable[Reply]]
 
 _MAX_QUEUED = 8  # requests parsed ahead of their answer before reading pauses
+_QUEUED_BODY_BYTES = 64 * 1024  # body bytes read ahead for a request still queued
 _MALFORMED = "The request is not well-formed HTTP/1.1 or exceeds the gateway's size limits."
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _IDLE, _HEAD = "idle", "head"
@@ -70,6 +71,9 @@ class TppConnection(asyncio.Protocol):
         self.on_url = self._head.url
         self.on_header = self._head.header
         self._line_bytes = 0
+        self._in_trailers = False  # after the last chunk: trailer fields, buffered by llhttp like a head
+        self._body_in_read = False
+        self._upgraded = False  # an Upgrade request was parsed: nothing after it is read
         self._parser = httptools.HttpRequestParser(self)
         # Requests parsed and not yet answered; the one whose body is arriving; the one being handled.
         self._queue: collections.deque[IncomingRequest] = collections.deque()
@@ -116,39 +120,44 @@ class TppConnection(asyncio.Protocol):
         self._resume_writing_waiter()
 
     def data_received(self, data: bytes) -> None:
-        if self._broken is not None:
-            return  # the parser stopped at an error; nothing more is read
+        if self._broken is not None or self._upgraded:
+            return  # the parser stopped at an error or an upgrade; nothing more is read
+        self._body_in_read = False
         try:
-            self._feed(data)
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # Upgrade (h2c, websocket) is never honoured: the request is answered like any
+            # other and the connection closes; what follows it is never parsed (a reader that
+            # took the upgrade would see those bytes differently).
+            self._upgraded = self._closing = True
+            return
         except (httptools.HttpParserError, HeadRefused) as error:
             self._refuse_unparseable(error)
             return
-        if self._in_head:
+        if self._in_head or self._in_trailers:
             self._count_head_line(data)
-        elif self._receiving is not None and self._body_timer is None:
+        elif (
+            self._receiving is not None
+            and self._body_timer is None
+            and not self._receiving.waits_for_continue
+        ):
             self._watch_body()
 
-    def _feed(self, data: bytes) -> None:
-        while True:
-            try:
-                self._parser.feed_data(data)
-                return
-            except httptools.HttpParserUpgrade as upgrade:
-                # Upgrade (h2c, websocket) and CONNECT are never honoured: the request was
-                # answered like any other, and what follows it is parsed as HTTP/1.1 again.
-                data = data[upgrade.args[0] :]
-                self._parser = httptools.HttpRequestParser(self)
-                if not data:
-                    return
-
     def _count_head_line(self, data: bytes) -> None:
-        """Bound a head line still arriving: llhttp buffers it whole before any callback."""
+        """Bound a head (or trailer) line still arriving: llhttp buffers it whole before any callback."""
         newline = data.rfind(b"\n")
-        self._line_bytes = self._line_bytes + len(data) if newline < 0 else len(data) - newline - 1
+        if self._body_in_read:
+            # The line began after body bytes of this read (where, llhttp does not say): count
+            # from the next read; the slack is one read.
+            self._line_bytes = 0
+        elif newline < 0:
+            self._line_bytes += len(data)
+        else:
+            self._line_bytes = len(data) - newline - 1
         limit = max(self._settings.max_line_bytes, self._settings.max_header_bytes)
         if self._line_bytes > limit:
             self._refuse_unparseable(HeadRefused("a request head line is too long"))
-        elif self._timer_kind != _HEAD:
+        elif self._in_head and self._timer_kind != _HEAD:
             self._arm(_HEAD, self._settings.header_timeout_s)
 
     def pause_writing(self) -> None:
@@ -182,24 +191,40 @@ class TppConnection(asyncio.Protocol):
             ssl_object=self._ssl_object,
             body_limit=self._server.body_limit(),
         )
+        if self._parser.should_upgrade() and (
+            request.method == "CONNECT" or request.content_length or "Transfer-Encoding" in request.headers
+        ):
+            # llhttp ends an upgrade request at its head: a body would be parsed as a request.
+            raise HeadRefused("an Upgrade or CONNECT request with a body")
+        if _expects_continue(request):
+            request.on_first_read = self._send_continue
         self._receiving = request
         if self._closing:
             request.fail(Reject(Code.FORMAT_ERROR, "The connection is closing."))
             return  # read to find the message's end, never answered
         self._queue.append(request)
-        if len(self._queue) >= _MAX_QUEUED and self._transport is not None:
-            self._transport.pause_reading()
-            self._reading_paused = True
+        self._pace_reading()
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._serve())
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
+        self._body_in_read = True
+        self._in_trailers = False
         if self._receiving is not None:
             self._receiving.feed(body)
+            if self._receiving is not self._current and self._receiving.buffered > _QUEUED_BODY_BYTES:
+                self._pace_reading()
+
+    def on_chunk_header(self) -> None:
+        self._in_trailers = True  # until body bytes or the chunk's end show it was not the last
+
+    def on_chunk_complete(self) -> None:
+        self._in_trailers = False
 
     def on_message_complete(self) -> None:
         request, self._receiving = self._receiving, None
+        self._in_trailers = False
         self._stop_body_watch()
         if request is not None:
             request.finish()
@@ -211,20 +236,59 @@ class TppConnection(asyncio.Protocol):
     async def _serve(self) -> None:
         while self._queue and self._transport is not None:
             request = self._current = self._queue.popleft()
-            if self._reading_paused and len(self._queue) < _MAX_QUEUED // 2:
-                self._reading_paused = False
-                self._transport.resume_reading()
-            if not request.received and _expects_continue(request):
-                self._transport.write(_CONTINUE)
+            self._pace_reading()
             reply = await self._handle(request)
             self._current = None
             if self._writable is not None:
-                await self._writable
-            if self._lost():  # while the request was handled
+                await self._client_reads()
+            if self._lost():  # while the request was handled or the answer waited
                 break
             self._write(request, reply)
         self._worker = None
         self._after_answers()
+
+    def _pace_reading(self) -> None:
+        """Read no further while too many requests, or too much of a queued body, wait.
+
+        The body of the request being handled is read up to its limit; a queued request's
+        only up to _QUEUED_BODY_BYTES, so a pipelining client holds at most that much more.
+        """
+        transport = self._transport
+        if transport is None:
+            return
+        receiving = self._receiving
+        behind = len(self._queue) >= _MAX_QUEUED or (
+            receiving is not None
+            and receiving is not self._current
+            and receiving.buffered > _QUEUED_BODY_BYTES
+        )
+        if behind and not self._reading_paused:
+            self._reading_paused = True
+            transport.pause_reading()
+        elif not behind and self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def _send_continue(self) -> None:
+        """The handler reads the body: now the client may send it (RFC 9110 10.1.1)."""
+        if self._transport is not None and self._receiving is not None:
+            self._transport.write(_CONTINUE)
+            if self._body_timer is None:
+                self._watch_body()
+
+    async def _client_reads(self) -> None:
+        """Wait until the client reads its answers, for at most idle-timeout-s."""
+        assert self._writable is not None
+        stalled = asyncio.get_running_loop().call_later(self._settings.idle_timeout_s, self._abort_stalled)
+        try:
+            await self._writable
+        finally:
+            stalled.cancel()
+
+    def _abort_stalled(self) -> None:
+        get_logger().info("client_not_reading", peer=self._peer_ip)
+        if self._transport is not None:
+            self._transport.abort()
 
     async def _handle(self, request: IncomingRequest) -> Reply:
         try:
@@ -315,6 +379,10 @@ class TppConnection(asyncio.Protocol):
     def _expired(self, kind: str) -> None:
         self._timer, self._timer_kind = None, ""
         if kind == _HEAD:
+            if self._worker is not None or self._reading_paused:
+                # The gateway, not the client, is behind: answers are still going out.
+                self._arm(_HEAD, self._settings.header_timeout_s)
+                return
             self._server.stats.head_timeouts += 1
         self._close()
 

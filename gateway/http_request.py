@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -53,6 +54,7 @@ class IncomingRequest:
         "headers",
         "keep_alive",
         "method",
+        "on_first_read",
         "peer_ip",
         "raw_path",
         "ssl_object",
@@ -86,6 +88,17 @@ class IncomingRequest:
         self._complete = False
         self._error: Reject | None = None
         self._waiter: asyncio.Future[None] | None = None
+        # Set by the connection for "Expect: 100-continue": called when the body is first awaited.
+        self.on_first_read: Callable[[], None] | None = None
+
+    @property
+    def buffered(self) -> int:
+        return self._size
+
+    @property
+    def waits_for_continue(self) -> bool:
+        """The client waits for 100 Continue before it sends the body."""
+        return self.on_first_read is not None and not self._complete
 
     @property
     def received(self) -> bool:
@@ -98,6 +111,9 @@ class IncomingRequest:
         if declared > limit or self._size > limit:
             self.fail(too_large(limit))
         self._limit = min(self._limit, limit)
+        first_read, self.on_first_read = self.on_first_read, None
+        if first_read is not None and not self._complete and self._error is None:
+            first_read()
         while not self._complete and self._error is None:
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter

@@ -210,9 +210,11 @@ def check_framing(request: IncomingRequest) -> None:
     """HTTP/1.x only, and no framing a stricter hop could read differently (RFC 9112 6.1, 6.3)."""
     major, minor = request.version
     if major != 1:
+        request.keep_alive = False
         raise Reject(Code.FORMAT_ERROR, "Only HTTP/1.1 is served here.", status=505, rule="framing")
     encodings = request.headers.getall("Transfer-Encoding", [])
     if encodings and (minor == 0 or [e.strip().lower() for e in encodings] != ["chunked"]):
+        request.keep_alive = False  # the message's end is unknown (RFC 9112 6.1): close after the answer
         raise Reject(
             Code.FORMAT_ERROR, "Transfer-Encoding must be exactly 'chunked' on HTTP/1.1.", rule="framing"
         )

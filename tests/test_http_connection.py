@@ -193,13 +193,41 @@ async def test_many_pipelined_requests_pause_reading_and_are_all_answered_in_ord
     assert transport.resumed >= 1
 
 
-async def test_upgrade_is_ignored_and_the_next_request_is_parsed_as_http11() -> None:
+async def test_upgrade_is_answered_as_http11_and_nothing_after_it_is_read() -> None:
+    """A reader that took the upgrade would see the following bytes differently: they are never parsed."""
     seen: list[Seen] = []
     connection, transport, _ = open_connection(echo_handler(seen))
     connection.data_received(get(extra="Connection: Upgrade\r\nUpgrade: h2c\r\n") + get("/v1/consents"))
     await settle()
-    assert [s.target for s in seen] == ["/v1/accounts", "/v1/consents"]
-    assert transport.statuses() == [200, 200]
+    assert [s.target for s in seen] == ["/v1/accounts"]
+    assert transport.statuses() == [200]
+    assert b"Connection: close" in transport.written and transport.closed
+
+
+def smuggling(method: str, extra: str) -> bytes:
+    """A request whose body is a second request: llhttp ends an upgrade request at its head."""
+    inner = b"GET /v1/accounts HTTP/1.1\r\nHost: bank\r\nX-Smuggled: yes\r\n\r\n"
+    head = f"{method} /v1/payments HTTP/1.1\r\nHost: bank\r\n{extra}Content-Length: {len(inner)}\r\n\r\n"
+    return head.encode() + inner
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        smuggling("POST", "Connection: Upgrade\r\nUpgrade: h2c\r\n"),
+        smuggling("POST", "Connection: Upgrade\r\nUpgrade: websocket\r\n"),
+        smuggling("CONNECT", "").replace(b"/v1/payments", b"bank:443"),
+    ],
+    ids=["Upgrade h2c", "Upgrade websocket", "CONNECT"],
+)
+async def test_upgrade_or_connect_with_a_body_is_refused_whole(raw: bytes) -> None:
+    seen: list[Seen] = []
+    connection, transport, _ = open_connection(echo_handler(seen))
+    cut = raw.index(b"\r\n\r\n") + 4
+    connection.data_received(raw[:cut])
+    connection.data_received(raw[cut:])
+    await settle()
+    assert seen == [] and transport.statuses() == [400] and transport.closed
 
 
 @pytest.mark.parametrize(
@@ -353,3 +381,127 @@ async def test_drain_closes_idle_connections_and_lets_a_request_in_progress_fini
     await asyncio.wait_for(drained, 2.0)
     assert busy_transport.statuses() == [200]
     assert b"Connection: close" in busy_transport.written and busy_transport.closed
+
+
+async def test_a_trailer_line_is_bounded_like_a_head_line() -> None:
+    """Trailer fields are buffered by llhttp as head fields are: the same line limit applies."""
+    seen: list[Seen] = []
+    connection, transport, server = open_connection(echo_handler(seen))
+    connection.data_received(
+        b"POST /p HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: "
+    )
+    for _ in range(3):
+        connection.data_received(b"a" * 65536)
+    await settle()
+    assert transport.statuses() == [400] and transport.closed
+    assert server.stats.malformed_requests == 1
+
+
+async def test_a_long_one_line_body_is_not_counted_as_the_next_head_line() -> None:
+    seen: list[Seen] = []
+    connection, transport, _ = open_connection(echo_handler(seen))
+    connection.data_received(post(b"x" * 9000) + b"GET /v1/acc")
+    connection.data_received(b"ounts HTTP/1.1\r\nHost: bank\r\n\r\n")
+    await settle()
+    assert [s.target for s in seen] == ["/v1/payments", "/v1/accounts"]
+    assert transport.statuses() == [200, 200]
+
+
+async def test_a_framing_refusal_closes_the_connection() -> None:
+    """RFC 9112 6.1: after a Transfer-Encoding on HTTP/1.0 the message's end is unknown."""
+    from gateway.errors import Reject
+    from gateway.pipeline import check_framing
+
+    async def framing(request: IncomingRequest) -> Reply:
+        try:
+            check_framing(request)
+        except Reject as reject:
+            return Answer(reject.status, CIMultiDict(), b"")
+        return Answer(200, CIMultiDict(), b"")
+
+    connection, transport, _ = open_connection(framing)
+    connection.data_received(
+        b"POST /p HTTP/1.0\r\nHost: b\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\r\n\r\n"
+    )
+    await settle()
+    assert transport.statuses() == [400] and transport.closed
+
+
+async def test_queued_bodies_are_read_ahead_only_a_little() -> None:
+    """While one request is handled, a pipelined request's body is read up to 64 KiB, then reading pauses."""
+    release = asyncio.Event()
+
+    async def slow(request: IncomingRequest) -> Reply:
+        await release.wait()
+        body = await request.read_body(1 << 20)
+        return Answer(200, CIMultiDict(), str(len(body)).encode())
+
+    connection, transport, _ = open_connection(slow)
+    body = b"x" * (1 << 20)
+    wire = post(body) + post(body)
+    first = len(post(body))
+    connection.data_received(wire[:first])
+    offset = first
+    while transport.paused == transport.resumed and offset < len(wire):
+        connection.data_received(wire[offset : offset + 16384])
+        offset += 16384
+    assert transport.paused == transport.resumed + 1, "reading paused"
+    assert offset - first < 128 * 1024, "at most a little of the queued body was read"
+    release.set()
+    await settle()
+    assert transport.resumed == transport.paused  # the queued request is handled now: read on
+    connection.data_received(wire[offset:])
+    await settle(50)
+    assert transport.statuses() == [200, 200]
+    assert transport.written.endswith(str(len(body)).encode())
+
+
+async def test_a_client_that_stops_reading_is_cut_off_after_the_idle_timeout() -> None:
+    seen: list[Seen] = []
+    connection, transport, _ = open_connection(echo_handler(seen), ProtectionSettings(idle_timeout_s=0.1))
+    connection.pause_writing()  # the transport's buffer is over its high-water mark
+    connection.data_received(get())
+    await asyncio.sleep(0.3)
+    assert transport.closed
+
+
+async def test_100_continue_behind_a_slow_request_is_not_judged_slow() -> None:
+    """The body-rate clock starts when 100 Continue is sent, not when the head arrives."""
+    release = asyncio.Event()
+
+    async def handler(request: IncomingRequest) -> Reply:
+        if request.raw_path == "/slow":
+            await release.wait()
+        return Answer(200, CIMultiDict(), await request.read_body(1024))
+
+    fast = ProtectionSettings(body_grace_s=0.2, body_min_rate_bps=10)
+    connection, transport, _ = open_connection(handler, fast)
+    connection.data_received(
+        get("/slow") + b"POST /p HTTP/1.1\r\nHost: b\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+    )
+    await asyncio.sleep(0.5)
+    release.set()
+    await settle()
+    assert transport.statuses() == [200, 100]
+    connection.data_received(b"{}")
+    await settle()
+    assert transport.statuses() == [200, 100, 200] and not transport.closed
+
+
+async def test_the_head_deadline_does_not_run_out_while_answers_are_still_going_out() -> None:
+    release = asyncio.Event()
+
+    async def slow(request: IncomingRequest) -> Reply:
+        await release.wait()
+        return Answer(200, CIMultiDict(), b"ok")
+
+    connection, transport, server = open_connection(slow, ProtectionSettings(header_timeout_s=0.2))
+    connection.data_received(b"".join(get(f"/v1/accounts/{i}") for i in range(8)) + b"GET /v1/acc")
+    await asyncio.sleep(0.5)
+    assert not transport.closed and server.stats.head_timeouts == 0
+    release.set()
+    await settle(50)
+    assert transport.statuses() == [200] * 8
+    await asyncio.sleep(0.4)  # now the client alone is late with the rest of its head
+    assert transport.closed and server.stats.head_timeouts == 1
