@@ -53,7 +53,10 @@ class CoreConnection(asyncio.Protocol):
         assert self.transport is not None and (self._waiter is None or self._waiter.done())
         self._waiter = asyncio.get_running_loop().create_future()
         self._head_only = head_only
-        self._parser = httptools.HttpResponseParser(self)
+        if self._parser is None:
+            # One parser per connection: llhttp reads the next answer where the last one
+            # ended, and a connection is only reused after a complete answer.
+            self._parser = httptools.HttpResponseParser(self)
         self._status = 0
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
@@ -116,6 +119,12 @@ class CoreConnection(asyncio.Protocol):
             self._fail("The bank system closed the connection before its answer was complete.")
 
     # -- httptools callbacks (names fixed by httptools) ---------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._waiter is None or self._waiter.done():
+            # Another answer in the same bytes as the one delivered: unsolicited, like any byte
+            # after it, and its headers must not join the delivered answer's.
+            raise CoreAnswerInvalid("The bank system sent an answer nobody asked for.")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) + len(value) > self.max_field_bytes:

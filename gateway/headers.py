@@ -32,6 +32,8 @@ HOP_BY_HOP = frozenset(
 # The TPP must not choose where the request goes or what the core believes about the caller.
 GATEWAY_OWNED_PREFIXES = ("x-psd2gw-", "x-forwarded-", "forwarded")
 NOT_FORWARDED = frozenset({"host", "forwarded", "x-real-ip"})
+_NOT_FOR_CORE = HOP_BY_HOP | NOT_FORWARDED
+_NOT_FOR_TPP = HOP_BY_HOP | {"content-encoding", "server", "date"}
 
 
 def canonical(name: str) -> str:
@@ -48,6 +50,15 @@ def connection_named(values: Iterable[str]) -> set[str]:
     return {canonical(token.strip()) for value in values for token in value.split(",") if token.strip()}
 
 
+def _with_connection_named(
+    dropped: frozenset[str], items: list[tuple[str, str]], names: list[str]
+) -> frozenset[str]:
+    """``dropped`` and the headers the ``Connection`` headers name; ``names`` are ``items``' canonical."""
+    if "connection" not in names:
+        return dropped
+    return dropped | connection_named(v for (_, v), n in zip(items, names, strict=True) if n == "connection")
+
+
 def request_headers_for_core(
     incoming: Iterable[tuple[str, str]], *, peer_ip: str, drop: Collection[str] = ()
 ) -> CIMultiDict[str]:
@@ -56,12 +67,13 @@ def request_headers_for_core(
     ``drop`` names further headers (lower case) that stop here, e.g. a consumed API key.
     """
     items = list(incoming)
-    dropped = HOP_BY_HOP | connection_named(v for k, v in items if canonical(k) == "connection")
-    dropped = dropped.union(canonical(name) for name in drop)
+    names = [canonical(name) for name, _ in items]  # once per header: this runs on every request
+    dropped = _with_connection_named(_NOT_FOR_CORE, items, names)
+    if drop:
+        dropped = dropped.union(canonical(name) for name in drop)
     out: CIMultiDict[str] = CIMultiDict()
-    for name, value in items:
-        lowered = canonical(name)
-        if lowered in dropped or lowered in NOT_FORWARDED or is_gateway_owned(name):
+    for (name, value), lowered in zip(items, names, strict=True):
+        if lowered in dropped or lowered.startswith(GATEWAY_OWNED_PREFIXES):
             continue
         out.add(name, value)
     out["X-Forwarded-For"] = peer_ip
@@ -72,10 +84,10 @@ def request_headers_for_core(
 def response_headers_for_tpp(incoming: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
     """The core's headers as the TPP may see them (framing is the gateway's own)."""
     items = list(incoming)
-    dropped = HOP_BY_HOP | connection_named(v for k, v in items if canonical(k) == "connection")
-    dropped |= {"content-encoding", "server", "date"}
+    names = [canonical(name) for name, _ in items]
+    dropped = _with_connection_named(_NOT_FOR_TPP, items, names)
     out: CIMultiDict[str] = CIMultiDict()
-    for name, value in items:
-        if canonical(name) not in dropped:
+    for (name, value), lowered in zip(items, names, strict=True):
+        if lowered not in dropped:
             out.add(name, value)
     return out

@@ -14,12 +14,15 @@ import datetime as dt
 import json
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
 import structlog
 
 FLUSH_INTERVAL_S = 0.25
 FLUSH_BYTES = 32 * 1024
+# One encoder for every line: ``json.dumps`` with separators builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def configure_logging(level: str = "info") -> None:
@@ -48,21 +51,28 @@ class RequestLog:
         self._lines: list[str] = []
         self._size = 0
         self._flush_scheduled = False
+        self._second, self._prefix = -1, ""  # the last timestamp's whole second, formatted
         atexit.register(self.flush)
 
     def info(self, event: str, **fields: Any) -> None:
         if not self.enabled:
             return
-        now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
-        line = json.dumps(
-            {"timestamp": now, "level": "info", "event": event, **fields}, separators=(",", ":")
-        )
+        line = _ENCODER.encode({"timestamp": self._timestamp(), "level": "info", "event": event, **fields})
         self._lines.append(line)
         self._size += len(line)
         if self._size >= FLUSH_BYTES:
             self.flush()
         elif not self._flush_scheduled:
             self._schedule()
+
+    def _timestamp(self) -> str:
+        """``datetime.now(UTC).isoformat()`` with ``Z``; the date and time formatted once a second."""
+        now = time.time()
+        second, micro = divmod(round(now * 1_000_000), 1_000_000)
+        if second != self._second:
+            moment = dt.datetime.fromtimestamp(second, dt.UTC)
+            self._second, self._prefix = second, moment.isoformat().removesuffix("+00:00")
+        return f"{self._prefix}.{micro:06d}Z" if micro else f"{self._prefix}Z"
 
     def flush(self) -> None:
         self._flush_scheduled = False

@@ -50,11 +50,14 @@ def parse_target(raw: str) -> Target:
         raw = _origin_form(raw)
     path, _, query = raw.partition("?")
     query = query.partition("#")[0]
-    if not _SAFE_PATH.match(path) or _BAD_ESCAPE.search(path) or _AMBIGUOUS_ESCAPE.search(path):
+    # The escape checks need a "%", which most targets do not have.
+    escapes = "%" in path and (_BAD_ESCAPE.search(path) or _AMBIGUOUS_ESCAPE.search(path))
+    if not _SAFE_PATH.match(path) or escapes:
         raise _bad("The request path contains characters or escapes that are not allowed.")
-    if "//" in path or any(segment in (".", "..") for segment in path.split("/")):
+    # A "." or ".." segment follows a "/": without "/." there is none, and no need to split.
+    if "//" in path or ("/." in path and any(segment in (".", "..") for segment in path.split("/"))):
         raise _bad("The request path must not contain empty, '.' or '..' segments.")
-    if not _SAFE_QUERY.match(query) or _BAD_ESCAPE.search(query):
+    if not _SAFE_QUERY.match(query) or ("%" in query and _BAD_ESCAPE.search(query)):
         raise _bad("The query string contains characters or escapes that are not allowed.")
     return Target(path, query)
 

@@ -30,7 +30,8 @@ _MAX_FIELD_BYTES = 8190  # aiohttp's default line limit, kept
 _KEEPALIVE_S = 30.0
 _SWEEP_S = 0.05
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_FRAMING_NAMES = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_FORWARD, _HOST, _FRAMING = "forward", "host", "framing"  # what _encode does with a header
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CHECKED_NAMES_MAX = 4096
 
@@ -88,7 +89,7 @@ class HttpUpstream:
         self.ssl_context = config.ssl_context or (ssl.create_default_context() if self.tls else None)
         self._idle: list[CoreConnection] = []  # most recently used last
         self._slots: asyncio.Semaphore | None = None
-        self._checked_names: set[str] = set()
+        self._name_kinds: dict[str, str] = {}  # header name -> _FORWARD, _HOST or _FRAMING
         self._in_flight: dict[CoreConnection, float] = {}  # -> deadline (loop time)
         self._sweeper: asyncio.TimerHandle | None = None
 
@@ -178,18 +179,17 @@ class HttpUpstream:
 
     def _encode(self, request: UpstreamRequest) -> bytes:
         host = self.host_header
-        lines = []
-        for name, value in request.headers.items():
-            if name not in self._checked_names:
-                self._check_name(name)
-            lowered = name.lower()
-            if lowered in _FRAMING:
-                if lowered == "host":
-                    host = value  # a profile may name the core's virtual host
-                continue  # framing is this client's own
-            lines.append(f"{name}: {value}\r\n")
         request_line = f"{request.method} {self.prefix}{request.target} HTTP/1.1\r\n"
-        lines[0:0] = (request_line, f"Host: {host}\r\n")
+        lines = [request_line, ""]  # the Host line is known after the headers
+        kinds = self._name_kinds
+        for name, value in request.headers.items():
+            kind = kinds.get(name) or self._classify(name)
+            if kind == _FORWARD:
+                lines.append(f"{name}: {value}\r\n")
+            elif kind == _HOST:
+                host = value  # a profile may name the core's virtual host
+            # _FRAMING: framing is this client's own
+        lines[1] = f"Host: {host}\r\n"
         block = "".join(lines)
         # One line per header and a request line of three parts: no value or target may break
         # a line or hide a NUL (a translated or templated value could otherwise add a header
@@ -205,12 +205,18 @@ class HttpUpstream:
         length = f"Content-Length: {len(request.body)}\r\n" if with_length else ""
         return f"{block}{length}\r\n".encode("utf-8", "surrogateescape") + request.body
 
-    def _check_name(self, name: str) -> None:
-        """Header names are tokens (RFC 9110 5.1); the ones seen are remembered, up to a bound."""
+    def _classify(self, name: str) -> str:
+        """What ``_encode`` does with a header name; names are tokens (RFC 9110 5.1).
+
+        Remembered per spelling, up to a bound: the same few names come on every request.
+        """
         if _TOKEN.fullmatch(name) is None:
             raise Reject(Code.BAD_GATEWAY, "A header for the bank system is malformed.")
-        if len(self._checked_names) < _CHECKED_NAMES_MAX:
-            self._checked_names.add(name)
+        lowered = name.lower()
+        kind = _FORWARD if lowered not in _FRAMING_NAMES else _HOST if lowered == "host" else _FRAMING
+        if len(self._name_kinds) < _CHECKED_NAMES_MAX:
+            self._name_kinds[name] = kind
+        return kind
 
     def _response(self, answer: CoreAnswer) -> UpstreamResponse:
         headers: CIMultiDict[str] = CIMultiDict()

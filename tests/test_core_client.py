@@ -185,6 +185,19 @@ async def test_bytes_after_a_no_content_answer_drop_the_connection(
     assert core.connections == 2
 
 
+async def test_a_second_answer_in_the_same_bytes_drops_the_connection(
+    core: ScriptedCore, client: HttpUpstream
+) -> None:
+    """An answer nobody asked for, right behind the real one, neither joins it nor survives."""
+    core.script = lambda _: ok(b"[1]") + ok(b"[2]", "X-Injected: yes")
+    response = await client.send(get())
+    assert (response.body, "X-Injected" in response.headers) == (b"[1]", False)
+    core.script = lambda _: ok()
+    await client.send(get())
+    await client.send(get())
+    assert core.connections == 2  # the second answer's connection only
+
+
 async def test_answer_over_the_limit_is_502(core: ScriptedCore, client: HttpUpstream) -> None:
     core.script = lambda _: ok(b"x" * 5000)
     with pytest.raises(Reject) as raised:

@@ -53,6 +53,7 @@ from gateway.token_keys import KeyRing, TokenKey
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 # RFC 6750 section 2.1: b64token.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_NOT_BEARER = "Header Authorization must be 'Bearer <access token>'."
 _PYJWT_ERRORS: Mapping[type[Exception], str] = {
     jwt.InvalidIssuerError: "The access token's issuer is not accepted.",
     jwt.InvalidAudienceError: "The access token's audience is not accepted.",
@@ -176,7 +177,9 @@ class OAuth2TokenPolicy:
     def _verified(self, token: str, now_ms: int) -> _Verified:
         hit = self._cache.get(token)
         if hit is not None and hit.valid_from_ms <= now_ms < hit.valid_until_ms:
-            return hit
+            return hit  # this very text passed the syntax check when it was cached
+        if not _B64TOKEN.fullmatch(token):
+            raise _invalid(_NOT_BEARER)
         verified = self._verify(token, now_ms)
         if self.config.cache_ttl_s:
             self._remember(token, verified, now_ms)
@@ -282,16 +285,16 @@ def certificate_thumbprint(der: bytes) -> str:
 
 
 def _bearer_token(ex: Exchange) -> str | None:
+    """The token of ``Authorization: Bearer``; its b64token syntax is checked before it is verified."""
     values = ex.headers.getall("Authorization", [])
     if not values:
         return None
     if len(values) > 1:
         raise _invalid("Header Authorization must appear once.")
     scheme, _, token = values[0].strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not _B64TOKEN.fullmatch(token):
-        raise _invalid("Header Authorization must be 'Bearer <access token>'.")
-    return token
+    if scheme.lower() != "bearer":
+        raise _invalid(_NOT_BEARER)
+    return token.strip()
 
 
 def _consent_id(ex: Exchange) -> str | None:

@@ -27,6 +27,7 @@ from gateway.signatures import cavage, check_cavage, public_key_of, rfc9421
 from gateway.signatures.certificate_header import decode_certificate_header
 from gateway.signatures.digest import verify_content_digest
 from gateway.signatures.errors import ProblemKind, SignatureProblem
+from gateway.signatures.per_object import per_object
 
 _DATE_KINDS = {ProblemKind.DATE_MISSING, ProblemKind.DATE_INVALID, ProblemKind.DATE_SKEW}
 _DIGEST_KINDS = {
@@ -217,10 +218,11 @@ def _decode(value: str) -> x509.Certificate:
     return decode_certificate_header(value)
 
 
-@functools.lru_cache(maxsize=1024)
+@per_object(maxsize=1024)  # (lru_cache would hash the certificate's DER on every call)
 def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
 
 
+@per_object(maxsize=1024)
 def _sha256(cert: x509.Certificate) -> str:
     return hashlib.sha256(_der(cert)).hexdigest()

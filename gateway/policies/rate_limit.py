@@ -135,12 +135,14 @@ def _key_renderer(template: str) -> Callable[[Exchange], str]:
     parts: list[Callable[[Exchange], str]] = []
     last = 0
     for match in _FIELD.finditer(template):
-        literal = template[last : match.start()]
-        parts.append(_literal(literal))
+        if match.start() > last:
+            parts.append(_literal(template[last : match.start()]))
         parts.append(_field(match.group(1), match.group(2) or ""))
         last = match.end()
-    tail = template[last:]
-    parts.append(_literal(tail))
+    if last < len(template):
+        parts.append(_literal(template[last:]))
+    if len(parts) == 1:
+        return parts[0]  # the usual "{tpp}": one attribute read, no join
     return lambda ex: "".join(part(ex) for part in parts)
 
 

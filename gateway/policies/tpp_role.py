@@ -40,7 +40,7 @@ class TppRolePolicy:
         self.needed = " or ".join(sorted(r.value for r in self.allowed))
 
     async def enforce(self, ex: Exchange) -> None:
-        if not ex.roles & self.allowed:
+        if ex.roles.isdisjoint(self.allowed):
             raise Reject(
                 Code.ROLE_INVALID, f"This service requires the PSD2 role {self.needed}.", self.status
             )

@@ -8,7 +8,6 @@ the signature itself (last, because it is the expensive step).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 
 from cryptography import x509
@@ -18,14 +17,15 @@ from gateway.signatures.cavage import (
     HeaderSource,
     SignedHeaderPolicy,
     header_index,
+    indexed_signing_string,
     parse_signature,
-    signing_string,
 )
 from gateway.signatures.certificate_header import decode_certificate_header
 from gateway.signatures.digest import verify_digest
 from gateway.signatures.errors import ProblemKind, SignatureProblem
 from gateway.signatures.freshness import check_skew
 from gateway.signatures.keyid import check_key_id
+from gateway.signatures.per_object import per_object
 from gateway.signatures.verify import PublicKey, verify
 
 __all__ = ["ProblemKind", "SignatureProblem", "check_cavage", "public_key_of", "verify_cavage_request"]
@@ -91,17 +91,18 @@ def check_cavage(
     ``index`` is ``header_index`` of the request's headers: several Digest or Date fields are
     checked joined, as they are signed.
     """
-    policy.check(signature.headers, index)
+    policy.check_lowered({n.lower() for n in signature.headers}, index)
     check_key_id(signature.key_id, cert, accept_decimal=accept_decimal_serial)
     verify_digest(_first(index, "digest"), body)
     if now is not None:
         check_skew(_first(index, "date"), now, skew_s)
-    data = signing_string(method, target, index, signature.headers, signature.created, signature.expires)
+    names = signature.headers
+    data = indexed_signing_string(method, target, index, names, signature.created, signature.expires)
     verify(public_key_of(cert), signature.algorithm, data, signature.signature, min_rsa_bits=min_rsa_bits)
     return data
 
 
-@functools.lru_cache(maxsize=1024)
+@per_object(maxsize=1024)
 def public_key_of(cert: x509.Certificate) -> PublicKey:
     """One key object per certificate: a fresh one per request is parsed again and, for RSA,
     loses OpenSSL's cached Montgomery context for its modulus."""

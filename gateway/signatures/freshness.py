@@ -38,7 +38,7 @@ def _invalid() -> SignatureProblem:
     return SignatureProblem(ProblemKind.DATE_INVALID, HEADER, "Date is not an HTTP date")
 
 
-@functools.lru_cache(maxsize=256)  # a Date value is shared by every request sent in that second
+@functools.lru_cache(maxsize=256)  # RFC 850 dates are read per request: their fields repeat too
 def _epoch(year: int, month: int, day: int, hour: int, minute: int, second: int) -> float:
     # datetime validates the calendar (no 31 Feb); a leap second (RFC 5322 allows :60) counts as :59.
     try:
@@ -73,16 +73,25 @@ def parse_date(value: str, now: float | None = None) -> float:
     text = value.strip(" \t")
     if len(text) > MAX_DATE_LENGTH or not text.isascii():
         raise _invalid()
-    if m := _IMF.fullmatch(text):
-        return _epoch(int(m[3]), _MONTHS[m[2]], int(m[1]), int(m[4]), int(m[5]), int(m[6]))
+    stamp = _absolute_date(text)
+    if stamp is not None:
+        return stamp
     if m := _RFC850.fullmatch(text):
         year = _two_digit_year(int(m[3]), datetime.now(UTC).timestamp() if now is None else now)
         return _epoch(year, _MONTHS[m[2]], int(m[1]), int(m[4]), int(m[5]), int(m[6]))
+    raise _invalid()
+
+
+@functools.lru_cache(maxsize=256)  # a Date value is shared by every request sent in that second
+def _absolute_date(text: str) -> float | None:
+    """The forms whose reading does not depend on the clock (RFC 850's two-digit year does)."""
+    if m := _IMF.fullmatch(text):
+        return _epoch(int(m[3]), _MONTHS[m[2]], int(m[1]), int(m[4]), int(m[5]), int(m[6]))
     if m := _ASCTIME.fullmatch(text):
         return _epoch(int(m[6]), _MONTHS[m[1]], int(m[2].strip()), int(m[3]), int(m[4]), int(m[5]))
     if m := _ISO.fullmatch(text):
         return _iso(m)
-    raise _invalid()
+    return None
 
 
 def check_skew(date_value: str | None, now: float, skew_s: float = 300) -> float:

@@ -222,8 +222,27 @@ class RespClient:
         address = Address.from_url(url, **options)
         return cls(address, connect_timeout_s=connect_timeout_s, reply_timeout_s=reply_timeout_s)
 
+    @property
+    def reply_timeout_s(self) -> float:
+        """How long a call on an open connection waits for its reply before it fails."""
+        return self._reply_timeout_s
+
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: str | int) -> Awaitable[Any]:
         return self._call(_pack("EVALSHA", sha, numkeys, *keys_and_args))
+
+    def evalsha_if_open(
+        self, sha: str, numkeys: int, *keys_and_args: str | int
+    ) -> asyncio.Future[Any] | None:
+        """``evalsha`` when the next connection is open, else None (it must be opened first).
+
+        The call is then bounded by ``reply_timeout_s`` without a timer of its own: the
+        connection's watchdog fails it (StoreUnavailable) when its reply is overdue.
+        """
+        conn = self._slots[self._turn]
+        if conn is None or not conn.open:
+            return None
+        self._turn = (self._turn + 1) % len(self._slots)
+        return conn.send(_pack("EVALSHA", sha, numkeys, *keys_and_args))
 
     async def script_load(self, script: str) -> str:
         sha = await self._call(_pack("SCRIPT", "LOAD", script))

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sig_support import key_of, rfc_public, self_signed
 
+from gateway.signatures import cavage
 from gateway.signatures.cavage import parse_authorization, parse_signature, signing_string
 from gateway.signatures.certificate_header import decode_certificate_header
 from gateway.signatures.digest import make_digest, verify_content_digest, verify_digest
@@ -74,3 +75,48 @@ def test_key_id_serial_spellings(serial: int, zeros: int, lower: bool) -> None:
 
 def test_formatted_key_id_matches() -> None:
     assert key_id_matches(parse_key_id(format_key_id(CERT)), CERT)
+
+
+PARAM_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(['"', ",", "=", " ", "\t", "\\", "keyId", "KEYID", "headers", "a b"]),
+        st.text(max_size=3),
+    ),
+    max_size=24,
+).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.one_of(PARAM_TEXT, TEXT))
+def test_quoted_fast_path_agrees_with_the_general_parser(text: str) -> None:
+    """The Signature parser's one-split fast path accepts exactly what the general one does, alike."""
+    fast = cavage._split_quoted(text)
+    try:
+        general = cavage._split_general(text, "Signature")
+    except SignatureProblem:
+        assert fast is None
+        return
+    assert fast is None or fast == general
+
+
+WS = st.sampled_from(["", " ", "\t", " \t "])
+QUOTED_PARAM = st.tuples(
+    WS,
+    st.from_regex(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", fullmatch=True),
+    WS,
+    WS,
+    st.text(alphabet=st.characters(blacklist_characters='"\\'), max_size=12),
+    WS,
+).map(lambda p: f'{p[0]}{p[1]}{p[2]}={p[3]}"{p[4]}"{p[5]}')
+
+
+@settings(max_examples=300, deadline=None)
+@given(params=st.lists(QUOTED_PARAM, min_size=1, max_size=5))
+def test_well_formed_quoted_headers_take_the_fast_path(params: list[str]) -> None:
+    text = ",".join(params)
+    try:
+        general = cavage._split_general(text, "Signature")
+    except SignatureProblem:  # a name twice
+        assert cavage._split_quoted(text) is None
+        return
+    assert cavage._split_quoted(text) == general

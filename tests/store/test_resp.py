@@ -153,6 +153,30 @@ async def test_overdue_reply_drops_the_connection_without_an_outer_timeout(serve
         await client.aclose()
 
 
+@pytest.mark.parametrize("reply_timeout_s", [BUDGET_MS / 1000, 5.0])
+async def test_store_budget_holds_whatever_the_clients_reply_timeout(
+    server: RedisServer, reply_timeout_s: float
+) -> None:
+    """A store call on an open connection fails at the budget: by the connection's watchdog when
+    its reply timeout is the budget, by the store's own timer when the client waits longer."""
+    client = RespClient.from_url(server.url, reply_timeout_s=reply_timeout_s)
+    store = RedisStore(client, budget_ms=BUDGET_MS)
+    op = Quota(key("tpp1", "q"), 100, 60_000)
+    try:
+        await store.run([op], 0)  # warm: the script is loaded and the connections are open
+        await store.run([op], 0)
+        server.freeze()
+        try:
+            for _ in range(2):  # both connections
+                assert await elapsed_failure(asyncio.ensure_future(store.run([op], 1))) < (
+                    BUDGET_MS / 1000 + MARGIN_S
+                )
+        finally:
+            server.thaw()
+    finally:
+        await store.close()
+
+
 async def test_connection_closed_mid_reply_fails_calls_in_flight_at_once() -> None:
     """A server that sends half a reply and hangs up fails every pending call; the next one reconnects."""
     connections = 0
