@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 Judge = Callable[[Outcome], None]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Deferred:
     """A store operation a policy asked for, and ``then``: called with its outcome, may raise Reject.
 

@@ -8,7 +8,6 @@ drawn per process: joinable within the process only.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -20,4 +19,4 @@ class KeyedHasher:
     def __call__(self, value: str | None) -> str | None:
         if not value:
             return None
-        return hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:20]
+        return hmac.digest(self.key, value.encode(), "sha256").hex()[:20]
