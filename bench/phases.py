@@ -105,19 +105,22 @@ def start_one_worker(b: Bench) -> list[fleet.Target]:
     return targets
 
 
-def state_size(b: Bench, gateway: fleet.Target, count: int) -> dict[str, Any]:
+def state_size(b: Bench, gateway: fleet.Target, reference: fleet.Target, count: int) -> dict[str, Any]:
+    """(a) with ``count`` TPPs' state in Redis, interleaved with ``reference`` (the naive proxy,
+    which never touches Redis): the machine's drift since the 1-worker phase shows in both."""
     before_mib = redis_state.memory_mib(b.redis_client)
     seconds = redis_state.prefill(b.redis_client, count)
     after_mib = redis_state.memory_mib(b.redis_client)
     keys = int(b.redis_client.dbsize())
     b.log(f"  pre-filled {count:,} TPPs ({keys:,} keys, {after_mib - before_mib:.0f} MiB) in {seconds:.1f} s")
-    runs = b.interleaved([gateway], b.runs)
+    runs = b.interleaved([gateway, reference], b.runs)
     return {
         "tpps": count,
         "keys": keys,
         "prefill_s": round(seconds, 1),
         "redis_used_mib": [round(before_mib, 1), round(after_mib, 1)],
         "a": report.summarise(runs["a"]),
+        reference.key: report.summarise(runs[reference.key]),
     }
 
 

@@ -143,7 +143,7 @@ def run_all(args: argparse.Namespace, b: phases.Bench, results: dict[str, Any]) 
             results["profile"] = phases.profile(b, by_key["a"], args.profile_seconds, RESULTS)
         if not args.skip_state:
             log(f"state size: {args.state_size:,} TPPs in Redis")
-            results["state_size"] = phases.state_size(b, by_key["a"], args.state_size)
+            results["state_size"] = phases.state_size(b, by_key["a"], by_key["c"], args.state_size)
             b.redis_client.flushall()
     finally:
         for target in targets:
@@ -186,8 +186,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if state:
         growth = state["a"]["rss_mib"] - a["rss_mib"]
         out.append(_target("RSS per worker flat with 100k TPPs in Redis (MiB growth)", growth, growth <= 5.0))
-        ratio = state["a"]["cpu_us"] / a["cpu_us"]
-        out.append(_target("CPU/request with 100k TPPs / without", ratio, ratio <= 1.1))
+        raw = state["a"]["cpu_us"] / a["cpu_us"]
+        out.append(_target("(info) CPU/request with 100k TPPs / without, unadjusted", raw, None))
+        # Against the naive proxy measured alongside each: the machine drifts by more than 10%.
+        ratio = (state["a"]["cpu_us"] / state["c"]["cpu_us"]) / (a["cpu_us"] / c["cpu_us"])
+        out.append(_target("CPU/request with 100k TPPs / without (each vs naive proxy)", ratio, ratio <= 1.1))
     return out
 
 
@@ -202,7 +205,7 @@ def render(results: dict[str, Any]) -> str:
         s = results["state_size"]
         parts += [
             f"## State size: {s['tpps']:,} TPPs, {s['keys']:,} keys, Redis {s['redis_used_mib']} MiB",
-            report.table({"a": s["a"]}, LABELS, 1),
+            report.table({"a": s["a"], "c": s["c"]}, LABELS, 1),
         ]
     cap = results.get("capacity", {})
     parts += [f"Machine: {cap.get('cpus')} CPUs; all busy at once deliver {cap.get('ratio')}x one CPU alone."]
