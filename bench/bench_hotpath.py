@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import email.utils
 import io
-import json
 import tempfile
 import time
 import uuid
@@ -30,8 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+from material import AUDIENCE, ISSUER, authorization_server
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.cli import install_uvloop
@@ -74,7 +72,6 @@ from gateway.upstream import HttpUpstream, HttpUpstreamConfig, UpstreamRequest
 
 TARGET = "/v1/payments/sepa-credit-transfers"
 ORG_ID = "PSDBE-NBB-0123456789"
-ISSUER, AUDIENCE = "https://auth.bank.example", "psd2-gateway"
 BODY = (
     b'{"instructedAmount":{"currency":"EUR","amount":"123.50"},"creditorName":"Merchant","x":"'
     + b"x" * 935
@@ -89,17 +86,6 @@ CORE_ANSWER = (
 
 def _config(model: type[Any], **data: Any) -> Any:
     return build(model, {k.replace("_", "-"): v for k, v in data.items()}, Where("bench", "policy"))
-
-
-def _token(directory: Path) -> tuple[Path, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    path = directory / "jwks.json"
-    path.write_text(json.dumps({"keys": [{**jwk, "kid": "k", "use": "sig", "alg": "RS256"}]}))
-    now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "iat": now - 5, "nbf": now - 5, "exp": now + 3000}
-    claims |= {"scope": "pisp", "client_id": "bench-tpp"}
-    return path, jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k"})
 
 
 def _headers(token: str) -> CIMultiDictProxy[str]:
@@ -203,7 +189,7 @@ async def _time(fn: Case, seconds: float) -> float:
 
 
 async def _cases(directory: Path) -> dict[str, Case]:
-    jwks, token = _token(directory)
+    jwks, token = authorization_server(directory)
     headers = _headers(token)
     route = Route(
         "pis", "PIS", frozenset({"POST"}), "/v1/payments/**", compile_template("/**"), None, 1 << 16, ()

@@ -49,11 +49,11 @@ def create(directory: Path) -> Material:
         paths[name] = (directory / f"{name}.pem", directory / f"{name}.test-key.pem")
         write_pem(paths[name][0], issued.chain_pem())
         write_pem(paths[name][1], issued.key_pem(), private=True)
-    jwks, token = _authorization_server(directory)
+    jwks, token = authorization_server(directory)
     return Material(directory, trust, *paths["server"], *paths["qwac"], seal, jwks, token)
 
 
-def _authorization_server(directory: Path) -> tuple[Path, str]:
+def authorization_server(directory: Path) -> tuple[Path, str]:
     """A JWKS file with one RSA-2048 key and an RS256 token valid for the whole bench."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))

@@ -288,8 +288,7 @@ async def serve(
     ``shutdown_timeout_s`` is the drain: on cleanup the listener closes first, then in-flight
     requests get this long to finish. ``reuse_port`` lets several worker processes share a port.
     """
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s)
-    await runner.setup()
+    runner = await _runner(app, shutdown_timeout_s)
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port)
     await site.start()
     return runner, site.port
@@ -314,8 +313,7 @@ async def serve_tpps(
     connections (``gateway.http_connection``); ``app`` keeps the lifecycle (startup, cleanup
     contexts). Returns its runner and the bound port (0 = any free port).
     """
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s)
-    await runner.setup()
+    runner = await _runner(app, shutdown_timeout_s)
     site = GuardedSite(
         runner,
         host,
@@ -331,3 +329,9 @@ async def serve_tpps(
     )
     await site.start()
     return runner, site.port
+
+
+async def _runner(app: web.Application, shutdown_timeout_s: float) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s)
+    await runner.setup()
+    return runner
