@@ -6,13 +6,18 @@ responses, websockets, URL dispatch). llhttp (through httptools, the parser insi
 uvicorn) does the parsing and its strict mode refuses every smuggling input in
 tests/resilience/test_hostile_http.py; this module adds what llhttp leaves to its caller:
 
-    request line, header line and header count limits    400, the connection closes
+    request line, header line, trailer line and header     400, the connection closes
+      count limits (gateway/http_head.py)
     duplicate singleton headers (Host, Content-Type, ...)  400, the connection closes
+    Upgrade or CONNECT with a body                         400, the connection closes
+    Upgrade without a body                                 answered as HTTP/1.1, then closed
     a head not complete header-timeout-s after it starts   closed (and counted)
     a body slower than body-min-rate-bps                   408, closed (and counted)
     a body over the limit                                  413; the rest is discarded for lingering-s
     idle between requests for idle-timeout-s               closed
-    pipelining                                             answered in order, at most _MAX_QUEUED parsed ahead
+    answers not read by the client for idle-timeout-s      aborted
+    pipelining                                             answered in order; at most _MAX_QUEUED heads
+                                                           and _QUEUED_BODY_BYTES of a queued body read ahead
 
 Requests are handled one at a time per connection, by a task that lives while requests are
 queued. A client that goes away does not cancel the request it sent (as in aiohttp): the core
