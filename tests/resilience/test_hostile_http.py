@@ -25,6 +25,8 @@ H2_SETTINGS = "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
 JSON = "Content-Type: application/json\r\n"
 BODY = PAYMENT_BODY.decode()
 N = len(PAYMENT_BODY)
+# A complete request as the body of another: llhttp ends an Upgrade or CONNECT request at its head.
+SMUGGLED = GET_ACCOUNTS.replace("{rid}", "00000000-0000-4000-8000-000000000000") + "X-Smuggled: yes\r\n\r\n"
 
 
 def chunked(*sizes: str) -> str:
@@ -103,6 +105,21 @@ CASES = [
         + H2_SETTINGS
         + "\r\n",
         (200,),
+    ),
+    Case(
+        "Upgrade with a body",
+        PAYMENT
+        + f"Connection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: {len(SMUGGLED)}\r\n\r\n"
+        + SMUGGLED,
+    ),
+    Case(
+        "Upgrade, then a request",
+        GET_ACCOUNTS + "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n" + GET_ACCOUNTS + CLOSE + "\r\n",
+        (200,),
+    ),
+    Case(
+        "CONNECT with a body",
+        f"CONNECT bank:443 HTTP/1.1\r\nHost: bank\r\nContent-Length: {len(SMUGGLED)}\r\n\r\n" + SMUGGLED,
     ),
     Case("pipelined", GET_ACCOUNTS + "\r\n" + GET_ACCOUNTS + CLOSE + "\r\n", (200, 200)),
     Case(
