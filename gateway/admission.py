@@ -103,7 +103,6 @@ class Admission:
         request_id = request.headers.get("X-Request-ID", "")
         if 0 < len(request_id) <= 64:
             headers["X-Request-ID"] = request_id
-        headers["Server"] = "psd2-gateway"
         return Answer(503, headers, self._body)
 
     async def running(self, _app: web.Application) -> AsyncIterator[None]:

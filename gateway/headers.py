@@ -41,10 +41,6 @@ def canonical(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
-def is_gateway_owned(name: str) -> bool:
-    return canonical(name).startswith(GATEWAY_OWNED_PREFIXES)
-
-
 def connection_named(values: Iterable[str]) -> set[str]:
     """Headers named by ``Connection`` are hop-by-hop too."""
     return {canonical(token.strip()) for value in values for token in value.split(",") if token.strip()}

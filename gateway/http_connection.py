@@ -56,9 +56,7 @@ _IDLE, _HEAD = "idle", "head"
 
 
 def error_reply(reject: Reject) -> Answer:
-    headers = render.error_headers(reject, CIMultiDict())
-    headers["Server"] = "psd2-gateway"
-    return Answer(reject.status, headers, render.error_body(reject))
+    return Answer(reject.status, render.error_headers(reject, CIMultiDict()), render.error_body(reject))
 
 
 class TppConnection(asyncio.Protocol):

@@ -1,9 +1,9 @@
 """An answer to the TPP as HTTP/1.1 bytes: status line, headers, framing, body in one write.
 
-The connection owns framing: ``Content-Length`` is always computed here, and a reply's own
-framing or connection headers are never copied (a core or a profile cannot desynchronise the
-TPP's connection). A header value that would break its line is refused as a whole: the
-caller answers 500 instead.
+The connection owns framing: ``Content-Length`` is always computed here, ``Server`` is always
+the gateway's, and a reply's own framing, connection or Server headers are never copied (a
+core or a profile cannot desynchronise the TPP's connection, nor name its software). A header
+value that would break its line is refused as a whole: the caller answers 500 instead.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from http import HTTPStatus
 from multidict import CIMultiDict
 
 _REASONS = {int(status): status.phrase for status in HTTPStatus}
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+# The connection's own: framing, and Server (never a core's, nor a Python or library version).
+_OWN = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "server"})
 _NO_BODY = frozenset({204, 304})
 
 
@@ -52,11 +53,11 @@ def encode_response(
     head_only: bool = False,
 ) -> bytes:
     """The response's bytes; ``UnsafeHeader`` when a name or value carries CR, LF or NUL."""
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"]
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n", "Server: psd2-gateway\r\n"]
     has_date = False
     for name, value in headers.items():
         lowered = name.lower()
-        if lowered in _FRAMING:
+        if lowered in _OWN:
             continue
         if lowered == "date":
             has_date = True

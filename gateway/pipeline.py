@@ -108,7 +108,6 @@ class Pipeline:
         # The store decisions' judges close over ``ex``: without them it is freed by reference
         # counting now instead of waiting for the cyclic collector.
         ex.deferred.clear()
-        result.headers["Server"] = "psd2-gateway"  # never the Python or aiohttp version
         return result
 
     async def identify(self, request: IncomingRequest, ex: Exchange) -> None:

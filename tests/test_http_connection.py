@@ -284,14 +284,16 @@ def replying(status: int, headers: dict[str, str], body: bytes = b"") -> Handle:
 
 
 async def test_answers_are_framed_by_the_connection_not_by_the_reply() -> None:
-    """Content-Length is computed; a reply's own framing and connection headers never go out."""
+    """Content-Length and Server are the connection's; a reply's framing headers never go out."""
     headers = {"Content-Length": "999", "Transfer-Encoding": "chunked", "Connection": "upgrade", "X-A": "1"}
+    headers["Server"] = "Apache/2.4.1 (Unix) Python/3.11"
     connection, transport, _ = open_connection(replying(200, headers, b"abc"))
     connection.data_received(get())
     await settle()
     head, _, body = bytes(transport.written).partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")[1:]
     assert b"Content-Length: 3" in lines and b"X-A: 1" in lines
+    assert [line for line in lines if line.lower().startswith(b"server")] == [b"Server: psd2-gateway"]
     assert not [line for line in lines if line.lower().startswith((b"transfer-encoding", b"connection"))]
     assert any(line.startswith(b"Date: ") for line in lines)
     assert body == b"abc"

@@ -83,7 +83,11 @@ def key_family(key: object, header: str = "Signature") -> Family:
         return "ed25519"
     if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) and key.curve.name in _CURVES:
         return _CURVES[key.curve.name]
-    raise _problem(ProblemKind.ALGORITHM_UNSUPPORTED, header, "the certificate's key type is not supported")
+    raise _unsupported_key(header)
+
+
+def _unsupported_key(header: str) -> SignatureProblem:
+    return _problem(ProblemKind.ALGORITHM_UNSUPPORTED, header, "the certificate's key type is not supported")
 
 
 def schemes_for(
@@ -192,9 +196,7 @@ def verify(
     """
     described = _described(public_key)
     if described is None:
-        raise _problem(
-            ProblemKind.ALGORITHM_UNSUPPORTED, header, "the certificate's key type is not supported"
-        )
+        raise _unsupported_key(header)
     family, rsa_bits = described
     if family == "rsa" and rsa_bits < min_rsa_bits:
         raise _problem(ProblemKind.KEY_TOO_SMALL, header, f"RSA keys below {min_rsa_bits} bits are refused")
