@@ -35,12 +35,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.cli import install_uvloop
 from gateway.config import Where, build
 from gateway.core_connection import CoreConnection
+from gateway.core_headers import CoreHeaders
 from gateway.decisions import StoreDecisions
 from gateway.eidas.identity import TppIdentity
 from gateway.eidas.issue import DevCA
 from gateway.eidas.oids import Role
 from gateway.exchange import Exchange
-from gateway.headers import request_headers_for_core, response_headers_for_tpp
+from gateway.headers import response_headers_for_tpp
 from gateway.identity import Identity
 from gateway.log import RequestLog
 from gateway.metrics import Metrics
@@ -68,6 +69,7 @@ from gateway.store.redis import RedisStore
 from gateway.store.redis import _encode as redis_encode
 from gateway.store.resp import Address, RespClient, _Connection
 from gateway.target import Target, parse_target
+from gateway.translate import RequestRules
 from gateway.upstream import HttpUpstream, HttpUpstreamConfig, UpstreamRequest
 
 TARGET = "/v1/payments/sepa-credit-transfers"
@@ -230,9 +232,9 @@ async def _cases(directory: Path) -> dict[str, Case]:
     deferred = list(ex.deferred)
 
     upstream = HttpUpstream(HttpUpstreamConfig("http://127.0.0.1:9/core"))
-    core_headers = request_headers_for_core(headers.items(), peer_ip="127.0.0.1")
-    core_headers.update({"X-PSD2GW-TPP-Organization-ID": ORG_ID, "X-PSD2GW-TPP-Roles": "PSP_PI,PSP_AI"})
-    request = UpstreamRequest("POST", TARGET, core_headers, BODY)
+    to_core = CoreHeaders(RequestRules())
+    identity_headers = {"X-PSD2GW-TPP-Organization-ID": ORG_ID, "X-PSD2GW-TPP-Roles": "PSP_PI,PSP_AI"}
+    request = UpstreamRequest("POST", TARGET, to_core.build(ex, identity_headers), BODY)
     core_answer_headers = [("Content-Type", "application/json"), ("Content-Length", "98")]
     core_answer_headers += [("Location", f"{TARGET}/p-1"), ("Date", "Sat, 21 Jun 2025 10:00:00 GMT")]
     connection = CoreConnection(max_head_bytes=65536, max_field_bytes=8190, max_body_bytes=1 << 20)
@@ -297,7 +299,7 @@ async def _cases(directory: Path) -> dict[str, Case]:
         "RedisStore.run (instant Redis)": store_run,
         "StoreDecisions.decide (+run)": decide,
         "parse_target": lambda: parse_target(TARGET),
-        "request_headers_for_core": lambda: request_headers_for_core(headers.items(), peer_ip="127.0.0.1"),
+        "CoreHeaders.build": lambda: to_core.build(ex, identity_headers),
         "HttpUpstream._encode": lambda: upstream._encode(request),
         "response_headers_for_tpp": lambda: response_headers_for_tpp(core_answer_headers),
         "core send + data_received": core_round,

@@ -36,6 +36,7 @@ class Run:
     p99_ms: float
     p999_ms: float
     cpu_us: float  # server processes' CPU per request (all requests of the run, warm-up included)
+    sys_cpu_us: float  # the kernel's share of cpu_us
     rss_mib: list[float]
     gen_cpu_us: float  # the generator's own CPU while sending, per request
     gen_util: float  # generator CPU seconds / loaded seconds (1.0 = one core busy)
@@ -76,6 +77,7 @@ def run_load(
     """Drive ``ports`` with ``load``; CPU is read from ``servers`` (and ``side``) around the run."""
     start_at = time.time() + 0.8
     before = sum(s.cpu() for s in servers)
+    sys_before = sum(s.system_cpu() for s in servers)
     side_before = {name: s.cpu() for name, s in side.items()}
     gens = [
         subprocess.Popen(
@@ -93,12 +95,14 @@ def run_load(
         outputs.append(json.loads(out))
     gen_cpu = sum(float(o["cpu_s"]) for o in outputs)  # type: ignore[arg-type]
     cpu = sum(s.cpu() for s in servers) - before
-    return _combine(outputs, cpu, gen_cpu, load.duration_s + load.warmup_s, servers, side, side_before)
+    sys_cpu = sum(s.system_cpu() for s in servers) - sys_before
+    wall = load.duration_s + load.warmup_s
+    return _combine(outputs, (cpu, sys_cpu), gen_cpu, wall, servers, side, side_before)
 
 
 def _combine(
     outputs: list[dict[str, object]],
-    cpu: float,
+    cpu_user_sys: tuple[float, float],
     gen_cpu: float,
     wall: float,
     servers: list[Server],
@@ -113,6 +117,7 @@ def _combine(
         for code, n in o["statuses"].items():  # type: ignore[attr-defined]
             statuses[code] = statuses.get(code, 0) + n
     per_request = 1e6 / max(total, 1)
+    cpu, sys_cpu = cpu_user_sys
     return Run(
         rps=sum(int(o["measured"]) / float(o["window_s"]) for o in outputs),  # type: ignore[call-overload]
         requests=total,
@@ -120,6 +125,7 @@ def _combine(
         p99_ms=percentile(lat, 99) / 1000,
         p999_ms=percentile(lat, 99.9) / 1000,
         cpu_us=cpu * per_request,
+        sys_cpu_us=sys_cpu * per_request,
         rss_mib=[round(r, 1) for s in servers for r in s.rss()],
         gen_cpu_us=gen_cpu * per_request,
         gen_util=gen_cpu / wall,

@@ -61,7 +61,8 @@ class Bench:
                 out[target.key].append(run)
                 self.log(
                     f"  run {rep + 1}/{runs} ({target.key}) {run.rps:8,.0f} req/s  p99 {run.p99_ms:6.2f} ms  "
-                    f"cpu {run.cpu_us:5.0f} µs/req  gen {run.gen_cpu_us:4.0f} µs/req  non-2xx {run.non_2xx}"
+                    f"cpu {run.cpu_us:5.0f} µs/req (kernel {run.sys_cpu_us:3.0f})  "
+                    f"gen {run.gen_cpu_us:4.0f} µs/req  non-2xx {run.non_2xx}"
                 )
         return out
 

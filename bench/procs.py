@@ -36,11 +36,16 @@ def children(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
+    return sum(cpu_user_system(pid))
+
+
+def cpu_user_system(pid: int) -> tuple[float, float]:
+    """User and kernel CPU seconds: the kernel share is syscalls, TLS-free socket work and loopback."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) * TICK_S  # utime, stime: fields 14 and 15 of stat
+        return 0.0, 0.0
+    return int(fields[11]) * TICK_S, int(fields[12]) * TICK_S  # utime, stime: fields 14 and 15 of stat
 
 
 def rss_mib(pid: int) -> float:
@@ -68,6 +73,9 @@ class Server:
 
     def cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in [self.proc.pid, *children(self.proc.pid)])
+
+    def system_cpu(self) -> float:
+        return sum(cpu_user_system(pid)[1] for pid in [self.proc.pid, *children(self.proc.pid)])
 
     def rss(self) -> list[float]:
         return [rss_mib(pid) for pid in self.workers]

@@ -22,6 +22,7 @@ def summarise(runs: list[Run]) -> Summary:
         "rps": round(median([r.rps for r in runs]), 1),
         **{k: med(k) for k in ("p50_ms", "p99_ms", "p999_ms", "sched_p99_ms", "sched_p999_ms")},
         "cpu_us": round(median([r.cpu_us for r in runs]), 1),
+        "sys_cpu_us": round(median([r.sys_cpu_us for r in runs]), 1),
         "gen_cpu_us": round(median([r.gen_cpu_us for r in runs]), 1),
         "gen_util": round(median([r.gen_util for r in runs]), 2),
         "rss_mib": max((x for r in runs for x in r.rss_mib), default=0.0),

@@ -9,7 +9,7 @@ spelling and set only from what the gateway verified itself.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 
 from multidict import CIMultiDict
 
@@ -32,7 +32,7 @@ HOP_BY_HOP = frozenset(
 # The TPP must not choose where the request goes or what the core believes about the caller.
 GATEWAY_OWNED_PREFIXES = ("x-psd2gw-", "x-forwarded-", "forwarded")
 NOT_FORWARDED = frozenset({"host", "forwarded", "x-real-ip"})
-_NOT_FOR_CORE = HOP_BY_HOP | NOT_FORWARDED
+NOT_FOR_CORE = HOP_BY_HOP | NOT_FORWARDED  # see core_headers.py for the way to the core
 _NOT_FOR_TPP = HOP_BY_HOP | {"content-encoding", "server", "date"}
 
 
@@ -53,28 +53,6 @@ def _with_connection_named(
     if "connection" not in names:
         return dropped
     return dropped | connection_named(v for (_, v), n in zip(items, names, strict=True) if n == "connection")
-
-
-def request_headers_for_core(
-    incoming: Iterable[tuple[str, str]], *, peer_ip: str, drop: Collection[str] = ()
-) -> CIMultiDict[str]:
-    """The TPP's headers as the core may see them, plus the gateway's own forwarding headers.
-
-    ``drop`` names further headers (lower case) that stop here, e.g. a consumed API key.
-    """
-    items = list(incoming)
-    names = [canonical(name) for name, _ in items]  # once per header: this runs on every request
-    dropped = _with_connection_named(_NOT_FOR_CORE, items, names)
-    if drop:
-        dropped = dropped.union(canonical(name) for name in drop)
-    out: CIMultiDict[str] = CIMultiDict()
-    for (name, value), lowered in zip(items, names, strict=True):
-        if lowered in dropped or lowered.startswith(GATEWAY_OWNED_PREFIXES):
-            continue
-        out.add(name, value)
-    out["X-Forwarded-For"] = peer_ip
-    out["X-Forwarded-Proto"] = "https"
-    return out
 
 
 def response_headers_for_tpp(incoming: Iterable[tuple[str, str]]) -> CIMultiDict[str]:

@@ -21,7 +21,7 @@ from gateway.decisions import StoreDecisions
 from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
 from gateway.forwarding import IdentityForwarding
-from gateway.headers import request_headers_for_core, response_headers_for_tpp
+from gateway.headers import response_headers_for_tpp
 from gateway.http_request import IncomingRequest
 from gateway.local_answers import LOCAL_ANSWERS
 from gateway.metrics import Metrics
@@ -169,11 +169,8 @@ class Pipeline:
 
     def core_request(self, ex: Exchange, profile: Profile) -> UpstreamRequest:
         """What the core receives: clean headers, the profile's translation, then the gateway's own."""
-        drop = ex.dropped_headers | self.forwarding.always_drop
-        headers = request_headers_for_core(ex.headers.items(), peer_ip=ex.peer_ip, drop=drop)
-        profile.request_headers.apply(headers, ex)
-        headers.update(self.forwarding.headers(ex))
-        headers.update(ex.upstream_headers)
+        forwarding = self.forwarding
+        headers = profile.request_headers.build(ex, forwarding.headers(ex), forwarding.always_drop)
         target = profile.core_target(ex.target.path, ex.target.query)
         timeouts = (profile.connect_timeout_s, profile.total_timeout_s)
         return UpstreamRequest(ex.method, target, headers, ex.body, *timeouts)

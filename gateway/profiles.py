@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.config import doc
+from gateway.core_headers import CoreHeaders
 from gateway.dialects import Dialect, DialectName, make_dialect
 from gateway.errors import Code
 from gateway.registry import RegistryHolder
-from gateway.translate import HeaderRules, RequestHeaders, ResponseHeaders
+from gateway.translate import HeaderRules, ResponseHeaders
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Profile:
     add_prefix: str
     connect_timeout_s: float | None
     total_timeout_s: float | None
-    request_headers: RequestHeaders
+    request_headers: CoreHeaders
     response_headers: ResponseHeaders
     registry: RegistryHolder | None = None
 
@@ -117,7 +118,7 @@ def compile_profile(spec: ProfileSpec) -> Profile:
         add_prefix=spec.core_path.add_prefix,
         connect_timeout_s=spec.timeouts.connect_s,
         total_timeout_s=spec.timeouts.total_s,
-        request_headers=RequestHeaders(spec.headers.request),
+        request_headers=CoreHeaders(spec.headers.request),
         response_headers=ResponseHeaders(spec.headers.response),
         registry=RegistryHolder(spec.registry) if spec.registry is not None else None,
     )

@@ -92,27 +92,6 @@ def compile_template(text: str) -> Template:
     return lambda ex: "".join(piece(ex) for piece in pieces)
 
 
-class RequestHeaders:
-    def __init__(self, rules: RequestRules) -> None:
-        self.remove = tuple(rules.remove)
-        self.rename = tuple(rules.rename.items())
-        self.set = tuple((name, compile_template(v)) for name, v in rules.set.items())
-        self.default = tuple((name, compile_template(v)) for name, v in rules.default.items())
-        self.empty = not (self.remove or self.rename or self.set or self.default)
-
-    def apply(self, headers: CIMultiDict[str], ex: Exchange) -> None:
-        if self.empty:
-            return
-        for name in self.remove:
-            headers.popall(name, None)
-        _rename(headers, self.rename)
-        for name, value in self.set:
-            headers[name] = value(ex)
-        for name, value in self.default:
-            if name not in headers:
-                headers[name] = value(ex)
-
-
 class ResponseHeaders:
     def __init__(self, rules: ResponseRules) -> None:
         self.remove = tuple(rules.remove)

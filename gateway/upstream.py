@@ -16,6 +16,7 @@ import asyncio
 import re
 import ssl
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -40,7 +41,7 @@ _CHECKED_NAMES_MAX = 4096
 class UpstreamRequest:
     method: str
     target: str
-    headers: CIMultiDict[str]
+    headers: Sequence[tuple[str, str]]  # in order, repeats allowed; framing is the client's own
     body: bytes
     connect_timeout_s: float | None = None  # per-route overrides of the core's defaults
     total_timeout_s: float | None = None
@@ -182,7 +183,7 @@ class HttpUpstream:
         request_line = f"{request.method} {self.prefix}{request.target} HTTP/1.1\r\n"
         lines = [request_line, ""]  # the Host line is known after the headers
         kinds = self._name_kinds
-        for name, value in request.headers.items():
+        for name, value in request.headers:
             kind = kinds.get(name) or self._classify(name)
             if kind == _FORWARD:
                 lines.append(f"{name}: {value}\r\n")

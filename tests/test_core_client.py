@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
-from multidict import CIMultiDict
 from support.loopback import LoopbackServer
 
 from gateway.errors import Reject
@@ -76,14 +75,14 @@ async def client(core: ScriptedCore) -> AsyncIterator[HttpUpstream]:
 
 
 def get(target: str = "/v1/accounts", **headers: str) -> UpstreamRequest:
-    return UpstreamRequest("GET", target, CIMultiDict(headers), b"")
+    return UpstreamRequest("GET", target, list(headers.items()), b"")
 
 
 async def test_keep_alive_reuses_one_connection_and_frames_each_request(
     core: ScriptedCore, client: HttpUpstream
 ) -> None:
     for n in range(5):
-        response = await client.send(UpstreamRequest("POST", f"/p?n={n}", CIMultiDict(A="1"), b"xyz"))
+        response = await client.send(UpstreamRequest("POST", f"/p?n={n}", [("A", "1")], b"xyz"))
         assert (response.status, response.body) == (200, b"{}")
     assert core.connections == 1
     first = core.requests[0][1]
@@ -96,7 +95,7 @@ async def test_get_without_body_sends_no_content_length_and_empty_post_sends_zer
     core: ScriptedCore, client: HttpUpstream
 ) -> None:
     await client.send(get())
-    await client.send(UpstreamRequest("POST", "/p", CIMultiDict(), b""))
+    await client.send(UpstreamRequest("POST", "/p", [], b""))
     assert b"content-length" not in core.requests[0][1].lower()
     assert b"\r\nContent-Length: 0\r\n" in core.requests[1][1]
 
@@ -104,7 +103,7 @@ async def test_get_without_body_sends_no_content_length_and_empty_post_sends_zer
 async def test_framing_headers_from_a_profile_never_reach_the_core(
     core: ScriptedCore, client: HttpUpstream
 ) -> None:
-    headers = CIMultiDict({"Transfer-Encoding": "chunked", "Content-Length": "99", "Connection": "close"})
+    headers = [("Transfer-Encoding", "chunked"), ("Content-Length", "99"), ("Connection", "close")]
     await client.send(UpstreamRequest("POST", "/p", headers, b"ab"))
     sent = core.requests[0][1].lower()
     assert b"transfer-encoding" not in sent and b"connection" not in sent
@@ -168,7 +167,7 @@ async def test_interim_answer_is_skipped(core: ScriptedCore, client: HttpUpstrea
 
 async def test_head_answer_ends_at_its_head(core: ScriptedCore, client: HttpUpstream) -> None:
     core.script = lambda _: b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n"
-    response = await client.send(UpstreamRequest("HEAD", "/x", CIMultiDict(), b""))
+    response = await client.send(UpstreamRequest("HEAD", "/x", [], b""))
     assert (response.status, response.body, response.headers["Content-Length"]) == (200, b"", "50")
 
 

@@ -10,13 +10,14 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from rules.rulekit import identity
 
 from gateway.config import ConfigError, Where, build
+from gateway.core_headers import CoreHeaders
 from gateway.dialects import Belfius, BerlinGroup, ProblemJson, read_any
 from gateway.errors import Code, Reject
 from gateway.exchange import Exchange
 from gateway.policies.accept import accepts, parse_media
 from gateway.profiles import ProfileSpec, compile_profile
 from gateway.target import parse_target
-from gateway.translate import RequestHeaders, RequestRules, ResponseHeaders, ResponseRules
+from gateway.translate import RequestRules, ResponseHeaders, ResponseRules
 
 
 def exchange(**headers: str) -> Exchange:
@@ -66,11 +67,12 @@ REQUEST_CASES: list[tuple[str, dict[str, Any], dict[str, str], dict[str, str]]] 
     ("rules", "incoming", "expected"), [c[1:] for c in REQUEST_CASES], ids=[c[0] for c in REQUEST_CASES]
 )
 def test_request_rules(rules: dict[str, Any], incoming: dict[str, str], expected: dict[str, str]) -> None:
-    """Input headers -> headers at the core."""
-    compiled = RequestHeaders(build(RequestRules, rules, Where("t")))
-    headers = CIMultiDict(incoming)
-    compiled.apply(headers, exchange())
-    assert dict(headers) == expected
+    """Input headers -> headers at the core (besides the gateway's own forwarding headers)."""
+    compiled = CoreHeaders(build(RequestRules, rules, Where("t")))
+    headers = compiled.build(exchange(**incoming), {})
+    forwarding = {"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "https"}
+    assert dict(headers) == {**expected, **forwarding}
+    assert len(headers) == len(expected) + len(forwarding)  # no name twice
 
 
 def test_response_rules_echo_and_allow() -> None:
