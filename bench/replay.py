@@ -41,6 +41,7 @@ from typing import Any
 import fleet
 import material
 import pool as sealed_pool
+import profiling
 import redis_state
 from ab import export
 from load import read_pool, response_size
@@ -182,6 +183,12 @@ def _start(
     argv = [PYTHON, str(HERE), "--worker", "--settings", str(settings), "--pool", str(pool_path)]
     argv += ["--requests", str(args.requests), "--warmup", str(args.warmup)]
     argv += ["--connections", str(args.connections)]
+    if args.profile:  # py-spy starts the worker and samples it, warm-up included
+        spy = profiling.py_spy()
+        if spy is None:
+            raise SystemExit("--profile needs py-spy (pip install py-spy)")
+        out = args.profile.with_suffix(f".{variant.name.split()[0]}.txt")
+        argv = [spy, "record", "--rate", "1000", "--format", "raw", "--output", str(out), "--", *argv]
     pin = (lambda: os.sched_setaffinity(0, {1})) if _TWO_CPUS else None  # Redis and the core on CPU 0
     return subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, preexec_fn=pin)
 
@@ -215,6 +222,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000, help="measured requests per round")
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of each round to this path")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--settings", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--pool", type=Path, help=argparse.SUPPRESS)

@@ -54,10 +54,9 @@ class CallerIdentifier:
 
     async def identify(self, request: IncomingRequest) -> Caller:
         if self.ingress is None:
-            ssl_object = request.ssl_object
-            if self.sandbox_tpp is not None and not (ssl_object and ssl_object.getpeercert(binary_form=True)):
+            if self.sandbox_tpp is not None and not request.peer_certificate:
                 return Caller(self.sandbox_tpp, self.registry.current.lookup(""), self.sandbox_tpp.tpp.roles)
-            identity = await self.identities.identify(peer_certificate(ssl_object), "tls")
+            identity = await self.identities.identify(peer_certificate(request.peer_certificate), "tls")
         else:
             identity = await self._from_ingress(request, self.ingress)
         registration = self.registry.current.lookup(identity.tpp.organization_id)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ssl
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
@@ -66,7 +65,7 @@ class TppConnection(asyncio.Protocol):
         self._slot = slot
         self._transport: asyncio.Transport | None = None
         self._peer_ip = ""
-        self._ssl_object: ssl.SSLObject | None = None
+        self._peer_certificate: bytes | None = None
         # The head being parsed.
         self._in_head = False
         self._head = HeadCollector(self._settings)
@@ -104,7 +103,10 @@ class TppConnection(asyncio.Protocol):
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self._peer_ip = str(peer[0]) if peer else ""
-        self._ssl_object = transport.get_extra_info("ssl_object")
+        ssl_object = transport.get_extra_info("ssl_object")
+        # Renegotiation is off (tls.py): the certificate the handshake verified stays the
+        # connection's, so it is read once here, not once per request.
+        self._peer_certificate = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         self._server.connections.add(self)
         self._arm(_HEAD, self._settings.header_timeout_s)
 
@@ -191,7 +193,7 @@ class TppConnection(asyncio.Protocol):
         request = self._head.request(
             self._parser,
             peer_ip=self._peer_ip,
-            ssl_object=self._ssl_object,
+            peer_certificate=self._peer_certificate,
             body_limit=self._server.body_limit(),
         )
         if self._parser.should_upgrade() and (

@@ -7,8 +7,6 @@ The gateway adds its size limits and refuses a second value of a field that may 
 
 from __future__ import annotations
 
-import ssl
-
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -63,7 +61,7 @@ class HeadCollector:
         parser: httptools.HttpRequestParser,
         *,
         peer_ip: str,
-        ssl_object: ssl.SSLObject | None,
+        peer_certificate: bytes | None,
         body_limit: int,
     ) -> IncomingRequest:
         url = b"".join(self._url)
@@ -77,7 +75,7 @@ class HeadCollector:
             _VERSIONS.get(parser.get_http_version(), (0, 0)),
             CIMultiDictProxy(headers),
             peer_ip=peer_ip,
-            ssl_object=ssl_object,
+            peer_certificate=peer_certificate,
             keep_alive=parser.should_keep_alive(),
             content_length=int(declared) if declared is not None else None,
             body_limit=body_limit,

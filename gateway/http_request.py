@@ -8,7 +8,6 @@ with its route's limit, only after the caller and the route are known.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Callable
 from typing import Protocol
 
@@ -55,9 +54,9 @@ class IncomingRequest:
         "keep_alive",
         "method",
         "on_first_read",
+        "peer_certificate",
         "peer_ip",
         "raw_path",
-        "ssl_object",
         "version",
     )
 
@@ -69,7 +68,7 @@ class IncomingRequest:
         headers: CIMultiDictProxy[str],
         *,
         peer_ip: str,
-        ssl_object: ssl.SSLObject | None,
+        peer_certificate: bytes | None,
         keep_alive: bool,
         content_length: int | None,
         body_limit: int,
@@ -79,7 +78,7 @@ class IncomingRequest:
         self.version = version
         self.headers = headers
         self.peer_ip = peer_ip
-        self.ssl_object = ssl_object  # the TLS connection (ssl.SSLObject), None on plain TCP
+        self.peer_certificate = peer_certificate  # DER the handshake verified; None: plain TCP or none
         self.keep_alive = keep_alive
         self.content_length = content_length
         self._chunks: list[bytes] = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -175,9 +174,8 @@ def synthetic_identity(organization_id: str, name: str, roles: frozenset[Role], 
     return Identity(b"", "0" * 64, tpp, "tls", "not-checked")
 
 
-def peer_certificate(ssl_object: ssl.SSLObject | None) -> bytes:
+def peer_certificate(der: bytes | None) -> bytes:
     """The client certificate the handshake verified, or CERTIFICATE_MISSING."""
-    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not der:
         raise Reject(Code.CERTIFICATE_MISSING, "A client certificate (QWAC) is required.", rule="identity")
     return der

@@ -15,14 +15,26 @@ import json
 import logging
 import sys
 import time
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, TextIO
 
 import structlog
 
 FLUSH_INTERVAL_S = 0.25
 FLUSH_BYTES = 32 * 1024
-# One encoder for every line: ``json.dumps`` with separators builds a new one per call.
+# One encoder for every line. ``JSONEncoder.encode`` builds its C encoder on every call (~3 µs
+# of a 10 µs line); this is that C encoder, built once with the same settings, when CPython has
+# it (it always has; the fallback keeps the stdlib's pure-Python path).
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+_C_ENCODER = (
+    c_make_encoder(None, _ENCODER.default, encode_basestring_ascii, None, ":", ",", False, False, True)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _encode(fields: dict[str, Any]) -> str:
+    return "".join(_C_ENCODER(fields, 0)) if _C_ENCODER is not None else _ENCODER.encode(fields)
 
 
 def configure_logging(level: str = "info") -> None:
@@ -57,7 +69,7 @@ class RequestLog:
     def info(self, event: str, **fields: Any) -> None:
         if not self.enabled:
             return
-        line = _ENCODER.encode({"timestamp": self._timestamp(), "level": "info", "event": event, **fields})
+        line = _encode({"timestamp": self._timestamp(), "level": "info", "event": event, **fields})
         self._lines.append(line)
         self._size += len(line)
         if self._size >= FLUSH_BYTES:
