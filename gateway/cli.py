@@ -109,16 +109,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# Young collections every 7,000 net allocations instead of 700. A request allocates a few
+# hundred container objects, nearly all freed by reference counting, so a young collection
+# mostly walks the live objects of the requests in flight: ten times fewer of them cost about
+# a fourth (measured under the bench's full chain: 7-11 -> 2 µs of collector time per request,
+# each collection ~0.15 ms). Cyclic garbage waits a little longer: a few thousand objects.
+YOUNG_COLLECTION_THRESHOLD = 7_000
+
+
 def settle_heap() -> None:
     """Move everything built so far out of the cyclic collector's sight (``gc.freeze``).
 
     A full collection walks every tracked object: with the libraries, trust store and policy
     set loaded that is ~70,000 objects and ~45 ms on a 2-vCPU VM, a pause on every request in
     flight whenever it runs under load. Start-up objects live as long as the process, so they
-    are frozen; per-request objects are still collected as usual.
+    are frozen; per-request objects are still collected, young ones less often.
     """
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
 async def serve_until_signalled(settings: Settings) -> None:
