@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import multiprocessing
 import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def body_1kib() -> bytes:
 
 def _init(key_pem: bytes, cert_pem: bytes) -> None:
     global _seal
+    # run.py turns SIGTERM into KeyboardInterrupt (to stop its servers); a forked worker that
+    # inherited that could ignore the pool's terminate() and hang the bench at its first step.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     key = load_pem_private_key(key_pem, None)
     _seal = (key, load_pem_x509_certificate(cert_pem))  # type: ignore[assignment]
 
