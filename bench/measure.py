@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,20 +81,25 @@ def run_load(
     before = sum(s.cpu() for s in servers)
     sys_before = sum(s.system_cpu() for s in servers)
     side_before = {name: s.cpu() for name, s in side.items()}
-    gens = [
-        subprocess.Popen(
-            _argv(load, ports, k, rate, cycle, start_at),
-            stdout=subprocess.PIPE,
-            preexec_fn=_pin(load.gen_cpus),  # type: ignore[arg-type]
-        )
-        for k in range(load.gen_procs)
-    ]
+    # Each generator's summary goes to a file: through a pipe, a summary over 64 KiB (its
+    # latency samples) came back cut at 65,536 bytes in one run in a few hundred.
     outputs = []
-    for gen in gens:
-        out, _ = gen.communicate(timeout=load.duration_s + load.warmup_s + 60)
-        if gen.returncode != 0:
-            raise RuntimeError(f"load generator failed ({gen.returncode}) against ports {ports}")
-        outputs.append(json.loads(out))
+    with contextlib.ExitStack() as files:
+        summaries = [files.enter_context(tempfile.TemporaryFile()) for _ in range(load.gen_procs)]
+        gens = [
+            subprocess.Popen(
+                _argv(load, ports, k, rate, cycle, start_at),
+                stdout=summaries[k],
+                preexec_fn=_pin(load.gen_cpus),  # type: ignore[arg-type]
+            )
+            for k in range(load.gen_procs)
+        ]
+        for gen, summary in zip(gens, summaries, strict=True):
+            gen.wait(timeout=load.duration_s + load.warmup_s + 60)
+            if gen.returncode != 0:
+                raise RuntimeError(f"load generator failed ({gen.returncode}) against ports {ports}")
+            summary.seek(0)
+            outputs.append(json.loads(summary.read()))
     gen_cpu = sum(float(o["cpu_s"]) for o in outputs)  # type: ignore[arg-type]
     cpu = sum(s.cpu() for s in servers) - before
     sys_cpu = sum(s.system_cpu() for s in servers) - sys_before
