@@ -3,7 +3,8 @@
 The order is the documented one (``translate.py``): header hygiene (hop-by-hop, framing,
 ``Connection``-named and gateway-owned headers never cross, ``headers.py``), then the
 profile's ``remove`` -> ``rename`` -> ``set`` -> ``default``, then the gateway's own headers
-(identity, forwarding, what policies added), which override any of the same name.
+(identity, forwarding, then what policies added), each replacing any header of the same
+name in any case or ``_`` spelling.
 
 What happens to a header depends only on its spelling and the profile, so it is worked out
 once per spelling (TPPs send the same few names on every request) and each request is one
@@ -31,7 +32,7 @@ class _Fate(NamedTuple):
     """A TPP header spelling's way to the core: its name there ("" = it stops) and its canonical form."""
 
     name: str
-    lowered: str  # of ``name``: what later overrides compare with (case-insensitive, like HTTP)
+    canonical: str  # of ``name``: what the rules and overrides written after it compare with
     source: str  # canonical form of the TPP's spelling: what per-request drops compare with
 
 
@@ -43,14 +44,14 @@ class CoreHeaders:
         self.removed = frozenset(name.lower() for name in rules.remove)
         self.renamed = tuple((old.lower(), new) for old, new in rules.rename.items())  # in order
         # One header per name, whatever its spelling in the rules: the last one written wins.
-        last = {name.lower(): (name, value) for name, value in rules.set.items()}
+        last = {canonical(name): (name, value) for name, value in rules.set.items()}
         self.set: tuple[tuple[str, Template], ...] = tuple(
             (name, compile_template(value)) for name, value in last.values()
         )
         self.defaults: tuple[tuple[str, Template], ...] = tuple(
             (name, compile_template(v)) for name, v in rules.default.items()
         )
-        self._set_names = frozenset(name.lower() for name, _ in self.set)
+        self._set_names = frozenset(last)
         self._fates: dict[str, _Fate] = {}
         # The gateway's forwarding headers go through the profile's rules like a TPP header.
         self._forwarded = (self._translated("X-Forwarded-For", ""), self._translated("X-Forwarded-Proto", ""))
@@ -61,29 +62,34 @@ class CoreHeaders:
         """The core's headers: the TPP's, cleaned and translated, then ``gateway``'s (which override)."""
         consumed = _consumed(ex, always_drop)
         out: HeaderPairs = []
-        present: set[str] = set()
+        present: set[str] = set()  # canonical names in ``out``
         fates = self._fates
         for name, value in ex.headers.items():
             fate = fates.get(name) or self._fate(name)
             if fate.name and fate.source not in consumed:
                 out.append((fate.name, value))
-                present.add(fate.lowered)
+                present.add(fate.canonical)
         for fate, value in zip(self._forwarded, (ex.peer_ip, "https"), strict=True):
             if fate.name:
                 out.append((fate.name, value))
-                present.add(fate.lowered)
+                present.add(fate.canonical)
         for name, template in self.set:
             out.append((name, template(ex)))
         present |= self._set_names
         for name, template in self.defaults:
-            if name.lower() not in present:
+            if canonical(name) not in present:
                 out.append((name, template(ex)))
-                present.add(name.lower())
-        overrides = {name.lower() for name in gateway} | {name.lower() for name in ex.upstream_headers}
+                present.add(canonical(name))
+        # The gateway's own headers, then what policies set (an API key for the core), each
+        # replacing any header of the same name in any spelling: a core that reads X_Core_Key
+        # as X-Core-Key must not find a TPP's value next to the gateway's.
+        policy = {canonical(name) for name in ex.upstream_headers}
+        own = [(name, value) for name, value in gateway.items() if canonical(name) not in policy]
+        overrides = policy.union(canonical(name) for name, _ in own)
         if not overrides.isdisjoint(present):
-            out = [(name, value) for name, value in out if name.lower() not in overrides]
-        out.extend(gateway.items())
-        out.extend(ex.upstream_headers.items())
+            out = [(name, value) for name, value in out if canonical(name) not in overrides]
+        out += own
+        out += ex.upstream_headers.items()
         return out
 
     def _fate(self, name: str) -> _Fate:
@@ -95,16 +101,21 @@ class CoreHeaders:
         return fate
 
     def _translated(self, name: str, source: str) -> _Fate:
-        """remove -> rename -> set: a header that ``set`` writes is replaced, not added to."""
+        """remove -> rename -> set: a header that ``set`` writes is replaced, not added to.
+
+        ``remove`` and ``rename`` name headers as HTTP does (case-insensitive); what ``set``
+        writes replaces every spelling of its name, ``_`` for ``-`` included.
+        """
         lowered = name.lower()
         if lowered in self.removed:
             return _STOPS
         for old, new in self.renamed:  # one after the other: A -> B then B -> C takes A to C
             if lowered == old:
                 name, lowered = new, new.lower()
-        if lowered in self._set_names:
+        final = canonical(name)
+        if final in self._set_names:
             return _STOPS
-        return _Fate(name, lowered, source)
+        return _Fate(name, final, source)
 
 
 def _consumed(ex: Exchange, always_drop: Collection[str]) -> frozenset[str]:

@@ -1,10 +1,12 @@
 """The core's headers in one pass: the same as hygiene, then translation, then overrides, step by step.
 
-The reference below is the step-by-step version the gateway ran before (one multidict per
-step); the one-pass ``CoreHeaders`` must agree with it on every input, names compared
-case-insensitively. One difference is deliberate: a header renamed to a name the TPP also
-sent keeps its place on the wire (the steps moved it after the others), so values are
-compared per name without their order.
+The reference below is the step-by-step version of the rules (the gateway ran one multidict
+per step before), with what ``set``, the gateway and policies write replacing every spelling
+of its name (``X_Core_Key`` too: a review found a TPP's underscore spelling reaching the core
+next to the gateway's value). The one-pass ``CoreHeaders`` must agree with it on every input,
+names compared case-insensitively. One difference is deliberate: a header renamed to a name
+the TPP also sent keeps its place on the wire (the steps moved it after the others), so
+values are compared per name without their order.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ NAMES = [
     "X-Request-ID", "x-request-id", "Request-ID", "apiKey", "APIKEY", "Keep", "keep", "A", "B",
     "Connection", "Keep-Alive", "Transfer-Encoding", "Host", "X-Forwarded-For", "X_Forwarded_For",
     "Forwarded", "X-PSD2GW-TPP-Roles", "x_psd2gw_tpp_roles", "X-Real-IP", "X-Ingress-Cert",
+    "X-Core-Key", "x_core_key", "A_b",
 ]  # fmt: skip
 VALUES = st.sampled_from(["1", "two", "Keep, A", "close", "x-request-id", "B"])
 
@@ -52,25 +55,29 @@ def reference(
     dropped = set(NOT_FOR_CORE)
     dropped |= connection_named(v for (_, v), n in zip(items, names, strict=True) if n == "connection")
     dropped |= {canonical(name) for name in ex.dropped_headers | always_drop}
-    out: CIMultiDict[str] = CIMultiDict()
-    for (name, value), lowered in zip(items, names, strict=True):
-        if lowered not in dropped and not lowered.startswith(GATEWAY_OWNED_PREFIXES):
-            out.add(name, value)
-    out["X-Forwarded-For"] = ex.peer_ip
-    out["X-Forwarded-Proto"] = "https"
+    out = [
+        (name, value)
+        for (name, value), lowered in zip(items, names, strict=True)
+        if lowered not in dropped and not lowered.startswith(GATEWAY_OWNED_PREFIXES)
+    ]
+    out += [("X-Forwarded-For", ex.peer_ip), ("X-Forwarded-Proto", "https")]
     for name in rules.remove:
-        out.popall(name, None)
+        out = [(n, v) for n, v in out if n.lower() != name.lower()]
     for old, new in rules.rename.items():
-        for value in out.popall(old, []):
-            out.add(new, value)
+        moved = [v for n, v in out if n.lower() == old.lower()]
+        out = [(n, v) for n, v in out if n.lower() != old.lower()] + [(new, v) for v in moved]
+
+    def override(name: str, value: str) -> None:  # every spelling of the name, "_" for "-" too
+        out[:] = [(n, v) for n, v in out if canonical(n) != canonical(name)] + [(name, value)]
+
     for name, value in rules.set.items():
-        out[name] = compile_template(value)(ex)
+        override(name, compile_template(value)(ex))
     for name, value in rules.default.items():
-        if name not in out:
-            out[name] = compile_template(value)(ex)
-    out.update(gateway)
-    out.update(ex.upstream_headers)
-    return list(out.items())
+        if all(canonical(n) != canonical(name) for n, _ in out):
+            out.append((name, compile_template(value)(ex)))
+    for name, value in [*gateway.items(), *ex.upstream_headers.items()]:
+        override(name, value)
+    return out
 
 
 def by_name(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -95,8 +102,10 @@ RULES = st.fixed_dictionaries(
 @given(
     headers=st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=10),
     rules=RULES,
-    gateway=st.dictionaries(st.sampled_from(["X-PSD2GW-TPP-Roles", "Keep", "X-Forwarded-For"]), VALUES),
-    added=st.dictionaries(st.sampled_from(["X-Core-Key", "A"]), VALUES, max_size=1),
+    gateway=st.dictionaries(
+        st.sampled_from(["X-PSD2GW-TPP-Roles", "Keep", "X-Forwarded-For", "A-B"]), VALUES
+    ),
+    added=st.dictionaries(st.sampled_from(["X-Core-Key", "A", "a_b", "keep"]), VALUES, max_size=2),
     dropped=st.sets(st.sampled_from(["apikey", "b", "x_ingress_cert"]), max_size=2),
     always_drop=st.sets(st.sampled_from(["x-ingress-cert"]), max_size=1),
 )
