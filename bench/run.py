@@ -160,6 +160,12 @@ def _target(name: str, value: float | None, met: bool | None) -> dict[str, Any]:
     return {"target": name, "value": None if value is None else round(value, 3), "met": met}
 
 
+def _machine_ceiling(summary: dict[str, Any], cpus_worth: float) -> float | None:
+    """Requests/s if every CPU did only this configuration's requests: server, generator, core, Redis."""
+    per_request_us = summary["cpu_us"] + summary["gen_cpu_us"] + sum(summary["side_cpu_us"].values())
+    return cpus_worth * 1e6 / per_request_us if per_request_us else None
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the issue as measured; ``met`` None is information, not a target."""
     one = results["one_worker"]
@@ -182,6 +188,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
         scale = two["a"]["rps"] / a["rps"]
         out.append(_target("2 workers >= 1.8x 1 worker (full chain)", scale, scale >= 1.8))
+        # In this phase the generator, the core and Redis run on the workers' CPUs: the rate
+        # the machine allows is its CPUs' worth of time over everything a request costs.
+        for key in ("a", "c"):
+            ceiling = _machine_ceiling(two[key], float(results["capacity"]["ratio"]))
+            if ceiling:
+                name = f"(info) 2 workers ({key}): req/s / the machine's ceiling (all CPU per request)"
+                out.append(_target(name, two[key]["rps"] / ceiling, None))
         out.append(_target("(info) naive proxy 2 workers / 1 worker", two["c"]["rps"] / c["rps"], None))
         if "d" in two and "d" in one:
             out.append(_target("(info) nginx 2 workers / 1 worker", two["d"]["rps"] / one["d"]["rps"], None))
