@@ -87,15 +87,21 @@ def by_name(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return {name: sorted(values) for name, values in grouped.items()}
 
 
-RULES = st.fixed_dictionaries(
-    {},
-    optional={
-        "remove": st.lists(st.sampled_from(NAMES), max_size=3),
-        "rename": st.dictionaries(st.sampled_from(NAMES), st.sampled_from(NAMES), max_size=2),
-        "set": st.dictionaries(st.sampled_from(NAMES), st.sampled_from(["s", "{request.id}"]), max_size=2),
-        "default": st.dictionaries(st.sampled_from(NAMES), st.just("d"), max_size=2),
-    },
-)
+def rules_over(names: list[str], most: int) -> st.SearchStrategy[dict[str, Any]]:
+    """Profile request rules naming headers from ``names``, up to ``most`` of each kind."""
+    name = st.sampled_from(names)
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "remove": st.lists(name, max_size=most),
+            "rename": st.dictionaries(name, name, max_size=most),
+            "set": st.dictionaries(name, st.sampled_from(["s", "{request.id}"]), max_size=most),
+            "default": st.dictionaries(name, st.just("d"), max_size=most),
+        },
+    )
+
+
+RULES = rules_over(NAMES, 2)
 
 
 @settings(max_examples=400, deadline=None)

@@ -20,37 +20,21 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from multidict import CIMultiDict, CIMultiDictProxy
-from rules.rulekit import identity
-from test_core_headers import by_name, reference
+from multidict import CIMultiDict
+from test_core_headers import by_name, exchange, reference, rules_over
 
 from gateway import log as gateway_log
 from gateway.config import Where, build
 from gateway.core_headers import CoreHeaders
 from gateway.errors import Reject
-from gateway.exchange import Exchange
 from gateway.headers import canonical
 from gateway.http_request import Answer, IncomingRequest, Reply
 from gateway.http_server import HttpServer
 from gateway.protection import ConnectionLimits
 from gateway.protection_stats import ProtectionStats
 from gateway.settings import ProtectionSettings
-from gateway.target import parse_target
 from gateway.translate import RequestRules
 from gateway.upstream import HttpUpstream, HttpUpstreamConfig, UpstreamRequest
-
-
-def exchange(
-    headers: list[tuple[str, str]],
-    dropped: set[str] | frozenset[str] = frozenset(),
-    added: dict[str, str] | None = None,
-) -> Exchange:
-    ex = Exchange("POST", parse_target("/v1/x"), CIMultiDictProxy(CIMultiDict(headers)), "10.0.0.1", 0.0, 0)
-    ex.identity = identity()
-    ex.request_id = "rid-1"
-    ex.dropped_headers = set(dropped)
-    ex.upstream_headers.update(added or {})
-    return ex
 
 
 def rules(**spec: Any) -> RequestRules:
@@ -126,15 +110,7 @@ NAMES = [
     "X-Core-Key", "x_core_key", "TE", "Transfer_Encoding", "X-PSD2GW-TPP-Roles", "Forwarded_For",
 ]  # fmt: skip
 VALUES = st.sampled_from(["1", "Keep, A", "close", "x_request_id", "B", "a, keep_alive", "x-core-key"])
-RULES = st.fixed_dictionaries(
-    {},
-    optional={
-        "remove": st.lists(st.sampled_from(NAMES), max_size=3),
-        "rename": st.dictionaries(st.sampled_from(NAMES), st.sampled_from(NAMES), max_size=3),
-        "set": st.dictionaries(st.sampled_from(NAMES), st.sampled_from(["s", "{request.id}"]), max_size=3),
-        "default": st.dictionaries(st.sampled_from(NAMES), st.just("d"), max_size=3),
-    },
-)
+RULES = rules_over(NAMES, 3)
 REQUEST = st.tuples(
     st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=8),
     st.sets(st.sampled_from(["apikey", "API-KEY", "b", "A", "x_core_key"]), max_size=2),
