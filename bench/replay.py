@@ -18,8 +18,8 @@ then the measured requests in chunks of 128, CPU µs per request of each chunk b
 ``time.process_time`` (Redis and the core are other processes). This VM's speed changes by up
 to 2x within seconds (a fixed Python loop takes 70 to 144 ms), and a slow moment only ever adds
 time: a round's figure is its fastest tenth of chunks, and the report gives the best round. With
-``--base``, rounds of the two revisions alternate. Identical code measured 2% and 8% apart this
-way (best rounds), where whole-run medians differ by up to 1.5x: only a difference well past
+``--base``, rounds of the two revisions alternate. Identical code measured 8% apart this way
+(best rounds), where whole-run medians differ by up to 1.5x: only a difference well past
 that, agreed by most rounds, is a finding.
 """
 
