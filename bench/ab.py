@@ -26,6 +26,7 @@ import fleet
 import redis_state
 import run as bench_run
 from measure import Run
+from phases import Bench
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,14 +43,14 @@ def export(revision: str, into: Path) -> Path:
     return into
 
 
-def start(b: object, key: str, pythonpath: str | None) -> fleet.Target:
+def start(b: Bench, key: str, pythonpath: str | None) -> fleet.Target:
     saved = os.environ.get("PYTHONPATH")
     if pythonpath:
         os.environ["PYTHONPATH"] = pythonpath
     try:
-        store = b.redis_url if key == "a" else "memory://"  # type: ignore[attr-defined]
-        cpus = [b.server_cpus] if b.server_cpus else None  # type: ignore[attr-defined]
-        return fleet.start_gateway(b.m, key, store_url=store, core_url=b.core_url, workers=1, cpus=cpus)  # type: ignore[attr-defined]
+        store = b.redis_url if key == "a" else "memory://"
+        cpus = [b.server_cpus] if b.server_cpus else None
+        return fleet.start_gateway(b.m, key, store_url=store, core_url=b.core_url, workers=1, cpus=cpus)
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)

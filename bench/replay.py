@@ -108,6 +108,7 @@ async def _replay(
     from cryptography.x509 import load_pem_x509_certificate
 
     from gateway.app import HANDLER, PIPELINE, PROTECTION, start_gateway
+    from gateway.cli import settle_heap
     from gateway.http_server import HttpServer
     from gateway.protection import ConnectionLimits
     from gateway.settings import load_settings
@@ -115,6 +116,7 @@ async def _replay(
     settings = load_settings(settings_path)
     settings = replace(settings, listen=replace(settings.listen, port=0))  # unused: any free port
     running = await start_gateway(settings)
+    settle_heap()  # as ``psd2-gateway run`` does once started: the collector's settings too
     app = running.runners[0].app  # type: ignore[attr-defined]
     server = HttpServer(app[HANDLER], settings.protection, app[PROTECTION], app[PIPELINE].body_limit)
     qwac = Path(os.environ["REPLAY_QWAC"]).read_bytes()  # noqa: ASYNC240 (before any load)
@@ -123,7 +125,7 @@ async def _replay(
     statuses: dict[int, int] = {}
     loop = asyncio.get_running_loop()
 
-    async def connect(k: int) -> tuple[Any, _Transport]:
+    def connect(k: int) -> tuple[Any, _Transport]:
         slot = limits.admit(f"127.0.0.{k % 200 + 1}")
         assert slot is not None
         connection = server.connection(slot)
@@ -138,7 +140,7 @@ async def _replay(
             status = await transport.answered
             statuses[status] = statuses.get(status, 0) + 1
 
-    open_ = [await connect(k) for k in range(connections)]
+    open_ = [connect(k) for k in range(connections)]
 
     async def run(batch: list[bytes]) -> None:
         await asyncio.gather(*(drive(*open_[k], batch[k::connections]) for k in range(connections)))

@@ -48,8 +48,8 @@ class CoreHeaders:
         self.set: tuple[tuple[str, Template], ...] = tuple(
             (name, compile_template(value)) for name, value in last.values()
         )
-        self.defaults: tuple[tuple[str, Template], ...] = tuple(
-            (name, compile_template(v)) for name, v in rules.default.items()
+        self.defaults: tuple[tuple[str, str, Template], ...] = tuple(
+            (name, canonical(name), compile_template(v)) for name, v in rules.default.items()
         )
         self._set_names = frozenset(last)
         self._fates: dict[str, _Fate] = {}
@@ -76,10 +76,10 @@ class CoreHeaders:
         for name, template in self.set:
             out.append((name, template(ex)))
         present |= self._set_names
-        for name, template in self.defaults:
-            if canonical(name) not in present:
+        for name, name_canonical, template in self.defaults:
+            if name_canonical not in present:
                 out.append((name, template(ex)))
-                present.add(canonical(name))
+                present.add(name_canonical)
         # The gateway's own headers, then what policies set (an API key for the core), each
         # replacing any header of the same name in any spelling: a core that reads X_Core_Key
         # as X-Core-Key must not find a TPP's value next to the gateway's.
@@ -94,8 +94,10 @@ class CoreHeaders:
 
     def _fate(self, name: str) -> _Fate:
         source = canonical(name)
-        fate = _STOPS if source in NOT_FOR_CORE or source.startswith(GATEWAY_OWNED_PREFIXES) else None
-        fate = fate or self._translated(name, source)
+        if source in NOT_FOR_CORE or source.startswith(GATEWAY_OWNED_PREFIXES):
+            fate = _STOPS
+        else:
+            fate = self._translated(name, source)
         if len(self._fates) < _FATES_MAX:
             self._fates[name] = fate
         return fate

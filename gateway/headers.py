@@ -46,20 +46,12 @@ def connection_named(values: Iterable[str]) -> set[str]:
     return {canonical(token.strip()) for value in values for token in value.split(",") if token.strip()}
 
 
-def _with_connection_named(
-    dropped: frozenset[str], items: list[tuple[str, str]], names: list[str]
-) -> frozenset[str]:
-    """``dropped`` and the headers the ``Connection`` headers name; ``names`` are ``items``' canonical."""
-    if "connection" not in names:
-        return dropped
-    return dropped | connection_named(v for (_, v), n in zip(items, names, strict=True) if n == "connection")
-
-
 def response_headers_for_tpp(incoming: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
     """The core's headers as the TPP may see them (framing is the gateway's own)."""
     items = list(incoming)
     names = [canonical(name) for name, _ in items]
-    dropped = _with_connection_named(_NOT_FOR_TPP, items, names)
+    named = [value for (_, value), name in zip(items, names, strict=True) if name == "connection"]
+    dropped = (_NOT_FOR_TPP | connection_named(named)) if named else _NOT_FOR_TPP
     out: CIMultiDict[str] = CIMultiDict()
     for (name, value), lowered in zip(items, names, strict=True):
         if lowered not in dropped:

@@ -31,6 +31,8 @@ _ACCEPTS_PER_WAKEUP = 128
 # Out of descriptors or buffers: stop accepting for a moment rather than spin (as asyncio does).
 _ACCEPT_PAUSE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_PAUSE_S = 1.0
+# The operator listener's in-flight scrapes get this long on shutdown (it closes after the TPPs').
+_OPERATOR_DRAIN_S = 20.0
 # Handshakes are the CPU-heaviest step, and the loop runs every ready handshake step before it
 # gets back to a request on an established connection. Measured on 2 cores under a handshake
 # flood (tests/resilience/test_handshake_flood.py): with a fixed cap of 256, about 200 were in
@@ -272,24 +274,13 @@ def listening_socket(host: str, port: int, backlog: int, reuse_port: bool) -> so
     return sock
 
 
-async def serve(
-    app: web.Application,
-    host: str,
-    port: int,
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    handshake_timeout_s: float = 10.0,
-    backlog: int = 1024,
-    shutdown_timeout_s: float = 20.0,
-    reuse_port: bool = False,
-) -> tuple[web.AppRunner, int]:
-    """Start ``app`` (the operator listener) on aiohttp's plain ``TCPSite``; returns its runner and port.
+async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start ``app`` (the operator listener: metrics, health) on aiohttp's plain ``TCPSite``.
 
-    ``shutdown_timeout_s`` is the drain: on cleanup the listener closes first, then in-flight
-    requests get this long to finish. ``reuse_port`` lets several worker processes share a port.
+    Returns its runner and the bound port (0 = any free port). Each worker has its own port.
     """
-    runner = await _runner(app, shutdown_timeout_s)
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port)
+    runner = await _runner(app, _OPERATOR_DRAIN_S)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     return runner, site.port
 
