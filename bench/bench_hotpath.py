@@ -37,12 +37,11 @@ from gateway.config import Where, build
 from gateway.core_connection import CoreConnection
 from gateway.core_headers import CoreHeaders
 from gateway.decisions import StoreDecisions
-from gateway.eidas.identity import TppIdentity
 from gateway.eidas.issue import DevCA
 from gateway.eidas.oids import Role
 from gateway.exchange import Exchange
 from gateway.headers import response_headers_for_tpp
-from gateway.identity import Identity
+from gateway.identity import synthetic_identity
 from gateway.log import RequestLog
 from gateway.metrics import Metrics
 from gateway.policies.access_frequency import AccessFrequencyConfig, AccessFrequencyPolicy
@@ -106,25 +105,10 @@ def _headers(token: str) -> CIMultiDictProxy[str]:
 
 
 def _exchange(headers: CIMultiDictProxy[str], route: Route) -> Exchange:
-    tpp = TppIdentity(
-        organization_id=ORG_ID,
-        organization_name="Bench TPP",
-        country="BE",
-        roles=frozenset(Role),
-        nca_name="NBB",
-        nca_id="BE-NBB",
-        qc_types=frozenset({"web"}),
-        fingerprint_sha256="00" * 32,
-        serial=1,
-        issuer_rfc4514="CN=Bench QTSP",
-        subject_rfc4514=f"CN=Bench TPP,2.5.4.97={ORG_ID}",
-        not_before=email.utils.parsedate_to_datetime("Mon, 01 Jan 2024 00:00:00 GMT"),
-        not_after=email.utils.parsedate_to_datetime("Mon, 01 Jan 2035 00:00:00 GMT"),
-    )
     ex = Exchange(
         "POST", Target(TARGET, ""), headers, "127.0.0.1", time.perf_counter(), int(time.time() * 1000)
     )
-    ex.identity = Identity(b"der", "00" * 32, tpp, "tls")
+    ex.identity = synthetic_identity(ORG_ID, "Bench TPP", frozenset(Role), "BE-NBB")
     ex.registration = TppEntry(client_ids=["bench-tpp"])
     ex.roles = frozenset(Role)
     ex.route = route
