@@ -259,7 +259,7 @@ async def _cases(directory: Path) -> dict[str, Case]:
         log._lines.clear()
 
     def record() -> None:
-        recorder.record(ex, result)
+        recorder.record(ex, result, ex.started + 0.001)
         log._lines.clear()
 
     def core_round() -> None:

@@ -220,6 +220,9 @@ def main() -> None:
     )
     parser.add_argument("--config", choices=("a", "b"), default="a", help="full chain (a) or no policies (b)")
     parser.add_argument("--base", help="a git revision to compare the working tree with")
+    parser.add_argument(
+        "--base-tree", type=Path, help="or a directory holding another gateway/ package (a compiled build)"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=6000, help="measured requests per round")
     parser.add_argument("--warmup", type=int, default=1000)
@@ -252,9 +255,13 @@ def main() -> None:
             m, args.config, policies, store_url=store, core_url=core_url, port=free_port()
         )
         os.environ["REPLAY_QWAC"] = str(m.qwac_cert)
-        variants = [Variant("working tree", None)]
+        # The working tree's own directory first on the path: a build in place (``.so`` next to
+        # the sources) is what runs, whatever the environment has installed.
+        variants = [Variant("working tree", str(HERE.parent.parent))]
         if args.base:
             variants.insert(0, Variant(f"base {args.base}", str(export(args.base, work / "base"))))
+        elif args.base_tree:
+            variants.insert(0, Variant(f"base {args.base_tree}", str(args.base_tree.resolve())))
         results: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
         for n in range(args.rounds):
             for variant in variants if n % 2 == 0 else variants[::-1]:
@@ -266,7 +273,7 @@ def main() -> None:
         for name, rounds in results.items():
             cpu = [r["cpu_us"] for r in rounds]
             print(f"{name:>24}: best {min(cpu):6.1f} µs/req  (median of rounds {statistics.median(cpu):.1f})")
-        if args.base:
+        if len(variants) == 2:
             base, new = results[variants[0].name], results[variants[1].name]
             best = min(w["cpu_us"] for w in new) / min(b["cpu_us"] for b in base)
             ratios = [w["cpu_us"] / b["cpu_us"] for b, w in zip(base, new, strict=True)]

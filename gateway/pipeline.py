@@ -2,13 +2,14 @@
 
 identify the TPP -> check the target and find the route -> read the body once -> run the
 route's policies in order -> decide their store operations in one round trip -> forward
-to the core -> answer the TPP -> record metrics and one log event.
+to the core -> answer the TPP -> record metrics and one log event (once the answer has left).
 
 A ``Reject`` raised anywhere leaves through the same exit as a forwarded response.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -104,7 +105,9 @@ class Pipeline:
             result = await self.answer(ex)
         except Reject as reject:
             result = self.rejected(ex, reject)
-        self.recorder.record(ex, result)
+        # Metrics and the log line wait until the answer has left: the callback runs after this
+        # task step, which is the one that writes the answer (nginx's log phase, the same idea).
+        asyncio.get_running_loop().call_soon(self.recorder.record, ex, result, time.perf_counter())
         # The store decisions' judges close over ``ex``: without them it is freed by reference
         # counting now instead of waiting for the cyclic collector.
         ex.deferred.clear()

@@ -7,7 +7,6 @@ Never headers, tokens, bodies, paths (they hold account ids) or parser messages.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +39,12 @@ class Recorder:
         self._upstream_seconds: dict[str, Any] = {}
         self._role_lists: dict[frozenset[Any], list[str]] = {}
 
-    def record(self, ex: Exchange, result: Result) -> None:
+    def record(self, ex: Exchange, result: Result, ended: float) -> None:
+        """``ended``: ``perf_counter()`` when the answer was ready, the end of the gateway's time."""
         route = ex.route.name if ex.route else "none"
         service = ex.route.service if ex.route else "OTHER"
         profile = ex.route.profile.name if ex.route else "none"
-        gateway_s = max(time.perf_counter() - ex.started - result.upstream_seconds, 0.0)
+        gateway_s = max(ended - ex.started - result.upstream_seconds, 0.0)
         self._metrics(ex, result, profile, route, service, gateway_s)
         self.log.info(
             "request",
