@@ -35,6 +35,7 @@ import httptools
 from multidict import CIMultiDict
 
 from gateway import render
+from gateway.connection_deadline import ConnectionDeadline
 from gateway.errors import Code, Reject
 from gateway.http_head import HeadCollector, HeadRefused
 from gateway.http_request import Answer, IncomingRequest, Reply
@@ -84,8 +85,7 @@ class TppConnection(asyncio.Protocol):
         self._worker: asyncio.Task[None] | None = None
         self._broken: Reply | None = None  # the answer to an unparseable request, sent last
         self._closing = False  # no further request is read; close once the queue is answered
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_kind = ""
+        self._deadline = ConnectionDeadline(self._expired)
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_bytes = self._body_mark = 0
         self._slow_body = False
@@ -108,11 +108,11 @@ class TppConnection(asyncio.Protocol):
         # connection's, so it is read once here, not once per request.
         self._peer_certificate = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         self._server.connections.add(self)
-        self._arm(_HEAD, self._settings.header_timeout_s)
+        self._deadline.arm(_HEAD, self._settings.header_timeout_s)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._transport = None
-        self._disarm()
+        self._deadline.stop()
         self._stop_body_watch()
         self._slot.release()
         self._server.closed(self)
@@ -162,8 +162,8 @@ class TppConnection(asyncio.Protocol):
         limit = max(self._settings.max_line_bytes, self._settings.max_header_bytes)
         if self._line_bytes > limit:
             self._refuse_unparseable(HeadRefused("a request head line is too long"))
-        elif self._in_head and self._timer_kind != _HEAD:
-            self._arm(_HEAD, self._settings.header_timeout_s)
+        elif self._in_head and self._deadline.kind != _HEAD:
+            self._deadline.arm(_HEAD, self._settings.header_timeout_s)
 
     def pause_writing(self) -> None:
         if self._writable is None:
@@ -182,14 +182,14 @@ class TppConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._in_head = True
         self._head.begin()
-        if self._timer_kind == _IDLE:
-            self._disarm()
+        if self._deadline.kind == _IDLE:
+            self._deadline.disarm()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._line_bytes = 0
-        if self._timer_kind == _HEAD:
-            self._disarm()
+        if self._deadline.kind == _HEAD:
+            self._deadline.disarm()
         request = self._head.request(
             self._parser,
             peer_ip=self._peer_ip,
@@ -340,21 +340,21 @@ class TppConnection(asyncio.Protocol):
             if self._receiving is None or self._slow_body:
                 self._close()
             else:  # let the client finish sending what it sent so it can read the answer
-                self._arm("linger", self._settings.lingering_s)
+                self._deadline.arm("linger", self._settings.lingering_s)
         elif self._server.draining:
             self._close()
         elif self._in_head:
-            if self._timer_kind != _HEAD:
-                self._arm(_HEAD, self._settings.header_timeout_s)
+            if self._deadline.kind != _HEAD:
+                self._deadline.arm(_HEAD, self._settings.header_timeout_s)
         else:
-            self._arm(_IDLE, self._settings.idle_timeout_s)
+            self._deadline.arm(_IDLE, self._settings.idle_timeout_s)
 
     # Refusals and deadlines.
 
     def _refuse_unparseable(self, error: Exception) -> None:
         get_logger().debug("malformed_request", error=str(error))
         self._server.stats.malformed_requests += 1
-        self._disarm()
+        self._deadline.disarm()
         self._stop_body_watch()
         self._closing = True
         self._broken = error_reply(Reject(Code.FORMAT_ERROR, _MALFORMED, status=400, rule="http-parser"))
@@ -370,23 +370,11 @@ class TppConnection(asyncio.Protocol):
         if self._worker is None:
             self._after_answers()
 
-    def _arm(self, kind: str, seconds: float) -> None:
-        self._disarm()
-        self._timer_kind = kind
-        self._timer = asyncio.get_running_loop().call_later(seconds, self._expired, kind)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_kind = ""
-
     def _expired(self, kind: str) -> None:
-        self._timer, self._timer_kind = None, ""
         if kind == _HEAD:
             if self._worker is not None or self._reading_paused:
                 # The gateway, not the client, is behind: answers are still going out.
-                self._arm(_HEAD, self._settings.header_timeout_s)
+                self._deadline.arm(_HEAD, self._settings.header_timeout_s)
                 return
             self._server.stats.head_timeouts += 1
         self._close()
@@ -439,7 +427,7 @@ class TppConnection(asyncio.Protocol):
             self._transport.abort()
 
     def _close(self) -> None:
-        self._disarm()
+        self._deadline.stop()
         if self._transport is not None:
             self._transport.close()
 
