@@ -3,6 +3,7 @@
     python bench/replay.py                       # (a), 5 rounds of 6,000 requests, 32 connections
     python bench/replay.py --base HEAD~1         # A/B: the working tree against a git revision
     python bench/replay.py --config b --rounds 7
+    python bench/replay.py --gap-ms 2.5 --rounds 3    # lone requests: where one request's time goes
 
 ``run.py`` is the system-level truth, but on this 2-vCPU VM one configuration's CPU per request
 differs by up to 1.5x between its runs. Here the gateway process itself replays the sealed pool
@@ -102,7 +103,7 @@ class _Transport:
 
 
 async def _replay(
-    settings_path: Path, requests: list[bytes], warmup: int, connections: int
+    settings_path: Path, requests: list[bytes], warmup: int, connections: int, gap_ms: float | None = None
 ) -> dict[str, Any]:
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509 import load_pem_x509_certificate
@@ -145,6 +146,14 @@ async def _replay(
     async def run(batch: list[bytes]) -> None:
         await asyncio.gather(*(drive(*open_[k], batch[k::connections]) for k in range(connections)))
 
+    if gap_ms is not None:
+        try:
+            await run(requests[:warmup])
+            return await _lone(app[PIPELINE], *open_[0], requests[warmup:], gap_ms, statuses)
+        finally:
+            for _, transport in open_:
+                transport.close()
+            await running.close()
     per_chunk: list[float] = []
     try:
         await run(requests[:warmup])
@@ -165,6 +174,72 @@ async def _replay(
     }
 
 
+async def _lone(
+    pipeline: Any,
+    connection: Any,
+    transport: _Transport,
+    batch: list[bytes],
+    gap_ms: float,
+    statuses: dict[int, int],
+) -> dict[str, Any]:
+    """One request at a time, ``gap_ms`` apart: where a lone request's time goes, as in open loop.
+
+    Per request: the wall time from its bytes to its complete answer, this process's CPU
+    (the recording after the answer included), the store's and the core's round trips, and
+    the rest (wall minus the two round trips: the gateway's own work on the request's path).
+    """
+    loop = asyncio.get_running_loop()
+    store: list[float] = []
+    core: list[float] = []
+    observe, record = pipeline.decisions.on_round_trip, pipeline.recorder.record
+
+    def store_round_trip(seconds: float) -> None:
+        store.append(seconds)
+        observe(seconds)
+
+    def recorded(ex: Any, result: Any, ended: float) -> None:
+        core.append(result.upstream_seconds)
+        record(ex, result, ended)
+
+    pipeline.decisions.on_round_trip, pipeline.recorder.record = store_round_trip, recorded
+    wall: list[float] = []
+    cpu: list[float] = []
+    due = loop.time()
+    for raw in batch:
+        due += gap_ms / 1000
+        await asyncio.sleep(max(due - loop.time(), 0))
+        transport.answered = loop.create_future()
+        cpu_start, start = time.process_time(), time.perf_counter()
+        connection.data_received(raw)
+        status = await transport.answered
+        wall.append(time.perf_counter() - start)
+        await asyncio.sleep(0)  # the metrics and the log line, written after the answer
+        cpu.append(time.process_time() - cpu_start)
+        statuses[status] = statuses.get(status, 0) + 1
+    store_waits = store[-len(batch) :] if store else [0.0] * len(batch)
+    core_waits = core[-len(batch) :]
+    own = [w - s - c for w, s, c in zip(wall, store_waits, core_waits, strict=True)]
+
+    def summary(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values)
+        return {
+            "p50_us": ordered[len(ordered) // 2] * 1e6,
+            "p99_us": ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)] * 1e6,
+        }
+
+    return {
+        "cpu_us": statistics.median(cpu) * 1e6,
+        "lone": {
+            "wall": summary(wall),
+            "cpu": summary(cpu),
+            "store round trip": summary(store_waits),
+            "core round trip": summary(core_waits),
+            "own (wall - round trips)": summary(own),
+        },
+        "statuses": statuses,
+    }
+
+
 def worker(args: argparse.Namespace) -> None:
     from gateway.cli import install_uvloop
 
@@ -172,7 +247,7 @@ def worker(args: argparse.Namespace) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the request log, as the bench's gateways write it: to /dev/null
     install_uvloop()
-    result = asyncio.run(_replay(args.settings, requests, args.warmup, args.connections))
+    result = asyncio.run(_replay(args.settings, requests, args.warmup, args.connections, args.gap_ms))
     os.write(2, (json.dumps(result) + "\n").encode())
 
 
@@ -185,6 +260,8 @@ def _start(
     argv = [PYTHON, str(HERE), "--worker", "--settings", str(settings), "--pool", str(pool_path)]
     argv += ["--requests", str(args.requests), "--warmup", str(args.warmup)]
     argv += ["--connections", str(args.connections)]
+    if args.gap_ms is not None:
+        argv += ["--gap-ms", str(args.gap_ms)]
     if args.profile:  # py-spy starts the worker and samples it, warm-up included
         spy = profiling.py_spy()
         if spy is None:
@@ -227,6 +304,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6000, help="measured requests per round")
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--gap-ms", type=float, help="lone requests this far apart (open loop at low load), not a closed loop"
+    )
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of each round to this path")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--settings", type=Path, help=argparse.SUPPRESS)
@@ -270,6 +350,10 @@ def main() -> None:
                 results[variant.name].append(result)
                 cpu = f"{result['cpu_us']:6.1f} µs/req"
                 print(f"  round {n + 1} {variant.name:>16}: {cpu}  {result['statuses']}", flush=True)
+                for part, figures in result.get("lone", {}).items():
+                    print(
+                        f"      {part:>26}: p50 {figures['p50_us']:7.1f} µs   p99 {figures['p99_us']:7.1f} µs"
+                    )
         for name, rounds in results.items():
             cpu = [r["cpu_us"] for r in rounds]
             print(f"{name:>24}: best {min(cpu):6.1f} µs/req  (median of rounds {statistics.median(cpu):.1f})")
