@@ -103,7 +103,12 @@ class _Transport:
 
 
 async def _replay(
-    settings_path: Path, requests: list[bytes], warmup: int, connections: int, gap_ms: float | None = None
+    settings_path: Path,
+    requests: list[bytes],
+    warmup: int,
+    connections: int,
+    gap_ms: float | None = None,
+    call_tree: bool = False,
 ) -> dict[str, Any]:
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509 import load_pem_x509_certificate
@@ -155,13 +160,18 @@ async def _replay(
                 transport.close()
             await running.close()
     per_chunk: list[float] = []
+    tree = None
     try:
         await run(requests[:warmup])
+        profiler = _call_tree_profiler() if call_tree else None
         for start in range(warmup, len(requests), _CHUNK):
             batch = requests[start : start + _CHUNK]
             started = time.process_time()
             await run(batch)
             per_chunk.append((time.process_time() - started) / len(batch) * 1e6)
+        if profiler is not None:
+            profiler.stop()
+            tree = profiler.output_text(unicode=True, color=False)
     finally:
         for _, transport in open_:
             transport.close()
@@ -171,7 +181,23 @@ async def _replay(
         "cpu_us": per_chunk[len(per_chunk) // 10],
         "median_us": statistics.median(per_chunk),
         "statuses": statuses,
+        "call_tree": tree,
     }
+
+
+def _call_tree_profiler() -> Any:
+    """pyinstrument over the whole thread (every connection's task), started after the warm-up.
+
+    In-process, it slows the request path down (the round's figure is not comparable); what it
+    adds to py-spy's flat profile is the call tree, with the time awaited shown apart.
+    """
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        raise SystemExit("--call-tree needs pyinstrument (pip install pyinstrument)") from None
+    profiler = Profiler(interval=0.0002, async_mode="disabled")
+    profiler.start()
+    return profiler
 
 
 async def _lone(
@@ -247,7 +273,12 @@ def worker(args: argparse.Namespace) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the request log, as the bench's gateways write it: to /dev/null
     install_uvloop()
-    result = asyncio.run(_replay(args.settings, requests, args.warmup, args.connections, args.gap_ms))
+    result = asyncio.run(
+        _replay(args.settings, requests, args.warmup, args.connections, args.gap_ms, bool(args.call_tree_out))
+    )
+    tree = result.pop("call_tree", None)
+    if tree and args.call_tree_out:
+        args.call_tree_out.write_text(tree)
     os.write(2, (json.dumps(result) + "\n").encode())
 
 
@@ -262,6 +293,8 @@ def _start(
     argv += ["--connections", str(args.connections)]
     if args.gap_ms is not None:
         argv += ["--gap-ms", str(args.gap_ms)]
+    if args.call_tree:
+        argv += ["--call-tree-out", str(args.call_tree.with_suffix(f".{variant.name.split()[0]}.txt"))]
     if args.profile:  # py-spy starts the worker and samples it, warm-up included
         spy = profiling.py_spy()
         if spy is None:
@@ -308,6 +341,10 @@ def main() -> None:
         "--gap-ms", type=float, help="lone requests this far apart (open loop at low load), not a closed loop"
     )
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of each round to this path")
+    parser.add_argument(
+        "--call-tree", type=Path, help="pyinstrument's call tree of each round's measured part to this path"
+    )
+    parser.add_argument("--call-tree-out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--settings", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--pool", type=Path, help=argparse.SUPPRESS)
