@@ -70,3 +70,33 @@ async def test_the_expiry_callback_may_arm_again() -> None:
     deadline.arm("head", 0.01)
     await asyncio.sleep(0.3)
     assert expired == ["head", "head", "head"]
+
+
+def test_under_uvloop_traffic_holds_the_idle_deadline_off_and_silence_lets_it_expire() -> None:
+    """uvloop's clock is in milliseconds and cached per loop turn: the lazy timer still holds."""
+    import uvloop
+
+    async def scenario() -> tuple[list[str], float]:
+        loop = asyncio.get_running_loop()
+        expired: list[str] = []
+        done = asyncio.Event()
+
+        def on_expired(kind: str) -> None:
+            expired.append(kind)
+            done.set()
+
+        deadline = ConnectionDeadline(on_expired)
+        last_arm = loop.time()
+        stop_at = last_arm + 0.6
+        while loop.time() < stop_at:  # a request every 5 ms re-arms a 250 ms idle deadline
+            deadline.arm("idle", 0.25)
+            last_arm = loop.time()
+            await asyncio.sleep(0.005)
+            assert expired == [], "traffic keeps an idle connection open"
+        await asyncio.wait_for(done.wait(), 5)
+        return expired, loop.time() - last_arm
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        expired, after = runner.run(scenario())
+    assert expired == ["idle"]
+    assert 0.245 <= after < 3, "expired one idle timeout after the last request (a loaded VM may be late)"
