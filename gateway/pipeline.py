@@ -25,6 +25,7 @@ from gateway.forwarding import IdentityForwarding
 from gateway.headers import response_headers_for_tpp
 from gateway.http_request import IncomingRequest
 from gateway.local_answers import LOCAL_ANSWERS
+from gateway.log import get_logger
 from gateway.metrics import Metrics
 from gateway.policies.request_id import UUID
 from gateway.profiles import DEFAULT_PROFILE, Profile
@@ -107,11 +108,19 @@ class Pipeline:
             result = self.rejected(ex, reject)
         # Metrics and the log line wait until the answer has left: the callback runs after this
         # task step, which is the one that writes the answer (nginx's log phase, the same idea).
-        asyncio.get_running_loop().call_soon(self.recorder.record, ex, result, time.perf_counter())
+        asyncio.get_running_loop().call_soon(self._record, ex, result, time.perf_counter())
         # The store decisions' judges close over ``ex``: without them it is freed by reference
         # counting now instead of waiting for the cyclic collector.
         ex.deferred.clear()
         return result
+
+    def _record(self, ex: Exchange, result: Result, ended: float) -> None:
+        """Metrics and the log line. A failure here is the gateway's own bug, after the answer:
+        it is logged like the others (the loop's default handler would print it unstructured)."""
+        try:
+            self.recorder.record(ex, result, ended)
+        except Exception:
+            get_logger().exception("recording_failed", request_id=ex.request_id or None)
 
     async def identify(self, request: IncomingRequest, ex: Exchange) -> None:
         caller = await self.caller.identify(request)
