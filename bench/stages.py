@@ -1,0 +1,86 @@
+"""Where the full chain's time goes under real load, timed inside the gateway process.
+
+    python bench/stages.py [--runs 3] [--duration 3]
+
+Starts the full-chain gateway (a) as ``run.py`` does (mTLS, the generator, the core and Redis
+pinned to the other CPU), with ``bench/stage_timer`` first on its ``PYTHONPATH``: that
+``sitecustomize`` wraps some functions of the request path in a timer (its ``STAGES``). A
+second, untimed (a) runs next to it, so the timers' own cost shows. Prints each stage's
+time per request under load; ``bench_hotpath.py`` times the same functions alone, in a loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import fleet
+import redis_state
+import run as bench_run
+from phases import Bench
+
+TIMER = Path(__file__).resolve().parent / "stage_timer"
+Totals = dict[str, list[int]]
+
+
+def start(b: Bench, times: Path | None) -> fleet.Target:
+    cpus = [b.server_cpus] if b.server_cpus else None
+    saved = dict(os.environ)
+    if times is not None:
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TIMER), os.environ.get("PYTHONPATH")]))
+        os.environ["PSD2_STAGE_TIMES"] = str(times)
+    try:
+        return fleet.start_gateway(b.m, "a", store_url=b.redis_url, core_url=b.core_url, workers=1, cpus=cpus)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def read(times: Path) -> Totals:
+    time.sleep(0.6)  # the timer writes twice a second
+    return dict(json.loads(times.read_text()))
+
+
+def main() -> None:
+    args = bench_run.parse()
+    work = Path(tempfile.mkdtemp(prefix="psd2-stages-"))
+    times = work / "stage-times.json"
+    redis = redis_state.RedisServer()
+    targets: list[fleet.Target] = []
+    b = None
+    try:
+        b = bench_run.setup(args, work, redis)
+        timed, plain = targets = [start(b, times), start(b, None)]
+        for target in targets:
+            b.one(target, duration=1.0)  # warm-up: pools and caches
+        per_request: dict[str, list[float]] = {}
+        for rep in range(args.runs):
+            before = read(times)
+            run = b.one(timed)
+            after = read(times)
+            untimed = b.one(plain)
+            requests = after["policies, all"][0] - before["policies, all"][0]
+            b.log(
+                f"  run {rep + 1}/{args.runs}: timed {run.cpu_us:.0f} µs/req ({run.rps:,.0f} req/s), "
+                f"untimed {untimed.cpu_us:.0f} µs/req, {requests:,} requests timed"
+            )
+            for label, (_, nanos) in after.items():
+                per_request.setdefault(label, []).append((nanos - before[label][1]) / requests / 1000)
+        print("| stage | µs per request under load (runs) |\n| --- | --- |")
+        for label, values in per_request.items():
+            print(f"| {label} | {' / '.join(f'{v:.1f}' for v in values)} |")
+    finally:
+        for target in targets:
+            target.stop()
+        if b is not None:
+            b.core.stop()
+        redis.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
