@@ -1,10 +1,11 @@
 """Where the full chain's time goes under real load, timed inside the gateway process.
 
-    python bench/stages.py [--runs 3] [--duration 3]
+    python bench/stages.py [--all] [--runs 3] [--duration 3]
 
 Starts the full-chain gateway (a) as ``run.py`` does (mTLS, the generator, the core and Redis
 pinned to the other CPU), with ``bench/stage_timer`` first on its ``PYTHONPATH``: that
-``sitecustomize`` wraps some functions of the request path in a timer (its ``STAGES``). A
+``sitecustomize`` wraps some functions of the request path in a timer (its ``STAGES``; with
+``--all`` also ``MORE_STAGES``, the rest of the path). A
 second, untimed (a) runs next to it, so the timers' own cost shows. Prints each stage's
 time per request under load; ``bench_hotpath.py`` times the same functions alone, in a loop.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,12 +29,14 @@ TIMER = Path(__file__).resolve().parent / "stage_timer"
 Totals = dict[str, list[int]]
 
 
-def start(b: Bench, times: Path | None) -> fleet.Target:
+def start(b: Bench, times: Path | None, every_stage: bool = False) -> fleet.Target:
     cpus = [b.server_cpus] if b.server_cpus else None
     saved = dict(os.environ)
     if times is not None:
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TIMER), os.environ.get("PYTHONPATH")]))
         os.environ["PSD2_STAGE_TIMES"] = str(times)
+        if every_stage:
+            os.environ["PSD2_STAGE_TIMES_ALL"] = "1"
     try:
         return fleet.start_gateway(b.m, "a", store_url=b.redis_url, core_url=b.core_url, workers=1, cpus=cpus)
     finally:
@@ -46,6 +50,9 @@ def read(times: Path) -> Totals:
 
 
 def main() -> None:
+    every_stage = "--all" in sys.argv
+    if every_stage:
+        sys.argv.remove("--all")
     args = bench_run.parse()
     work = Path(tempfile.mkdtemp(prefix="psd2-stages-"))
     times = work / "stage-times.json"
@@ -54,7 +61,7 @@ def main() -> None:
     b = None
     try:
         b = bench_run.setup(args, work, redis)
-        timed, plain = targets = [start(b, times), start(b, None)]
+        timed, plain = targets = [start(b, times, every_stage), start(b, None)]
         for target in targets:
             b.one(target, duration=1.0)  # warm-up: pools and caches
         per_request: dict[str, list[float]] = {}
