@@ -26,7 +26,8 @@ from gateway.protection import ConnectionLimits
 from gateway.protection_stats import ProtectionStats
 from gateway.settings import ProtectionSettings
 
-_STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)\r\n", re.IGNORECASE)
 
 
 @dataclass
@@ -61,7 +62,20 @@ class FakeTransport:
         return ("127.0.0.1", 50000) if name == "peername" else default
 
     def statuses(self) -> list[int]:
-        return [int(m) for m in _STATUS.findall(bytes(self.written))]
+        """The answers' status codes in order, read answer by answer: an echoed body may itself
+        look like a status line. Bytes that do not start an answer where one is due give -1."""
+        data, found, at = bytes(self.written), [], 0
+        while at < len(data):
+            line = _STATUS_LINE.match(data, at)
+            head_end = data.find(b"\r\n\r\n", at)
+            if line is None or head_end < 0:
+                return [*found, -1]
+            status = int(line.group(1))
+            length = _CONTENT_LENGTH.search(data, at, head_end + 2)
+            has_body = length is not None and status >= 200 and status not in (204, 304)
+            at = head_end + 4 + (int(length.group(1)) if has_body else 0)
+            found.append(status)
+        return found
 
 
 @dataclass
