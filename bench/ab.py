@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tarfile
-import tempfile
 from io import BytesIO
 from pathlib import Path
 
 import fleet
-import redis_state
 import run as bench_run
 from measure import Run
 from phases import Bench
@@ -69,14 +66,9 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=20_000)
     args = parser.parse_args()
     sys.argv = [sys.argv[0], "--pool", str(args.pool), "--duration", str(args.duration)]
-    work = Path(tempfile.mkdtemp(prefix="psd2-ab-"))
-    redis = redis_state.RedisServer()
-    targets: list[fleet.Target] = []
-    b = None
-    try:
-        old = export(args.base, work / "base")
-        b = bench_run.setup(bench_run.parse(), work, redis)
-        targets = [start(b, args.config, str(old)), start(b, args.config, None)]
+    with bench_run.session(bench_run.parse(), "psd2-ab-") as (b, targets):
+        old = export(args.base, b.m.directory / "base")
+        targets += [start(b, args.config, str(old)), start(b, args.config, None)]
         for target in targets:
             b.one(target, duration=1.0)  # warm-up: pools and caches
         runs: tuple[list[Run], list[Run]] = ([], [])
@@ -89,21 +81,14 @@ def main() -> None:
                 f"  pair {rep + 1}/{args.runs}: base {base.cpu_us:5.0f} µs/req {base.rps:6,.0f} req/s  "
                 f"work {new.cpu_us:5.0f} µs/req {new.rps:6,.0f} req/s  ratio {new.cpu_us / base.cpu_us:.3f}"
             )
-        ratios = [n.cpu_us / o.cpu_us for o, n in zip(*runs, strict=True)]
-        for name, rs in zip((f"base {args.base}", "working tree"), runs, strict=True):
-            cpu = statistics.median(r.cpu_us for r in rs)
-            rps = statistics.median(r.rps for r in rs)
-            print(f"{name:>24}: {cpu:6.1f} µs/req  {rps:7,.0f} req/s  non-2xx {sum(r.non_2xx for r in rs)}")
-        lower = sum(r < 1 for r in ratios)
-        median_ratio = statistics.median(ratios)
-        print(f"{'work / base CPU':>24}: median {median_ratio:.3f} ({lower}/{len(ratios)} pairs lower)")
-    finally:
-        for target in targets:
-            target.stop()
-        if b is not None:
-            b.core.stop()
-        redis.close()
-        shutil.rmtree(work, ignore_errors=True)
+    ratios = [n.cpu_us / o.cpu_us for o, n in zip(*runs, strict=True)]
+    for name, rs in zip((f"base {args.base}", "working tree"), runs, strict=True):
+        cpu = statistics.median(r.cpu_us for r in rs)
+        rps = statistics.median(r.rps for r in rs)
+        print(f"{name:>24}: {cpu:6.1f} µs/req  {rps:7,.0f} req/s  non-2xx {sum(r.non_2xx for r in rs)}")
+    lower = sum(r < 1 for r in ratios)
+    median_ratio = statistics.median(ratios)
+    print(f"{'work / base CPU':>24}: median {median_ratio:.3f} ({lower}/{len(ratios)} pairs lower)")
 
 
 if __name__ == "__main__":

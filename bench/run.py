@@ -9,6 +9,7 @@ and prints the tables and the targets. See bench/README.md for what is measured 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,29 @@ def setup(args: argparse.Namespace, work: Path, redis: redis_state.RedisServer) 
         side_cpus,
         log,
     )
+
+
+@contextlib.contextmanager
+def session(args: argparse.Namespace, prefix: str) -> Iterator[tuple[phases.Bench, list[fleet.Target]]]:
+    """A temp directory, Redis, the sealed pool and the core for one tool's runs.
+
+    The targets the caller appends to the list are stopped at the end, then the core and Redis,
+    whatever happened; the directory is removed.
+    """
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    redis = redis_state.RedisServer()
+    targets: list[fleet.Target] = []
+    bench = None
+    try:
+        bench = setup(args, work, redis)
+        yield bench, targets
+    finally:
+        for target in targets:
+            target.stop()
+        if bench is not None:
+            bench.core.stop()
+        redis.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def run_all(args: argparse.Namespace, b: phases.Bench, results: dict[str, Any]) -> None:
@@ -255,23 +280,14 @@ def main() -> None:
     args = parse()
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    work = Path(tempfile.mkdtemp(prefix="psd2-bench-"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "args": {k: str(v) for k, v in vars(args).items()},
     }
-    redis = redis_state.RedisServer()
-    bench = None
-    try:
-        bench = setup(args, work, redis)
+    with session(args, "psd2-bench-") as (bench, _):
         run_all(args, bench, results)
-    finally:
-        if bench is not None:
-            bench.core.stop()
-        redis.close()
-        shutil.rmtree(work, ignore_errors=True)
     results["targets"] = targets(results)
     results["elapsed_s"] = round(time.monotonic() - STARTED, 1)
     args.out.write_text(json.dumps(results, indent=1, default=str))

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import fleet
-import redis_state
 import run as bench_run
 from phases import Bench
 
@@ -54,14 +51,10 @@ def main() -> None:
     if every_stage:
         sys.argv.remove("--all")
     args = bench_run.parse()
-    work = Path(tempfile.mkdtemp(prefix="psd2-stages-"))
-    times = work / "stage-times.json"
-    redis = redis_state.RedisServer()
-    targets: list[fleet.Target] = []
-    b = None
-    try:
-        b = bench_run.setup(args, work, redis)
-        timed, plain = targets = [start(b, times, every_stage), start(b, None)]
+    with bench_run.session(args, "psd2-stages-") as (b, targets):
+        times = b.m.directory / "stage-times.json"
+        timed, plain = [start(b, times, every_stage), start(b, None)]
+        targets += [timed, plain]
         for target in targets:
             b.one(target, duration=1.0)  # warm-up: pools and caches
         per_request: dict[str, list[float]] = {}
@@ -77,16 +70,9 @@ def main() -> None:
             )
             for label, (_, nanos) in after.items():
                 per_request.setdefault(label, []).append((nanos - before[label][1]) / requests / 1000)
-        print("| stage | µs per request under load (runs) |\n| --- | --- |")
-        for label, values in per_request.items():
-            print(f"| {label} | {' / '.join(f'{v:.1f}' for v in values)} |")
-    finally:
-        for target in targets:
-            target.stop()
-        if b is not None:
-            b.core.stop()
-        redis.close()
-        shutil.rmtree(work, ignore_errors=True)
+    print("| stage | µs per request under load (runs) |\n| --- | --- |")
+    for label, values in per_request.items():
+        print(f"| {label} | {' / '.join(f'{v:.1f}' for v in values)} |")
 
 
 if __name__ == "__main__":
